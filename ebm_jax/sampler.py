@@ -1,0 +1,172 @@
+"""Short-run Langevin sampling M_theta: fresh noise in, K gradient steps out.
+
+Every function here takes an arbitrary energy callable ``energy_fn(x_B...) -> f_B`` (negative
+energy, density proportional to exp f), so a user's own energy works as well as ours. The chain
+is
+
+    x_0 ~ p_0,    x_{k+1} = x_k + s * grad_x f(x_k) + sigma * eps_k,    eps_k ~ N(0, I),
+
+with no clamping, no replay buffer and no Metropolis correction. The functions are pure and
+traceable: call them under ``jax.jit`` (``make_sampler`` does that for you).
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class ChainResult(NamedTuple):
+    """What a short run returns.
+
+    x: the final states, shaped like x_0.
+    snapshots: the states after each step in ``snapshot_steps`` (step 0 is x_0), stacked on a
+      leading axis; the whole path (K + 1 states) when ``return_path``; otherwise None.
+    grad_norm: mean over chains and executed steps of the per-chain L2 norm of grad_x f.
+    num_steps: the number of steps actually run (the dynamic K).
+    """
+    x: Array
+    snapshots: Array | None
+    grad_norm: Array
+    num_steps: Array
+
+
+def init_chains(key: Array, shape: Sequence[int], kind: str = "uniform", low: float = -1.0,
+                high: float = 1.0, std: float = 1.0, dtype=jnp.float32) -> Array:
+    """Draws x_0 from the initial distribution p_0: ``uniform`` on [low, high]^D or ``gaussian``
+    N(0, std^2 I) (for toy data that lies outside [-1, 1])."""
+    if kind == "uniform":
+        return jax.random.uniform(key, tuple(shape), dtype, low, high)
+    if kind == "gaussian":
+        return std * jax.random.normal(key, tuple(shape), dtype)
+    raise ValueError(f"unknown initial distribution {kind!r}; choose 'uniform' or 'gaussian'")
+
+
+def init_log_prob(x_B: Array, kind: str = "uniform", low: float = -1.0, high: float = 1.0,
+                  std: float = 1.0) -> Array:
+    """log p_0(x) per chain (outside the uniform box it is -inf)."""
+    axes = tuple(range(1, x_B.ndim))
+    dim = x_B[0].size
+    if kind == "uniform":
+        inside = jnp.all((x_B >= low) & (x_B <= high), axis=axes)
+        return jnp.where(inside, -dim * jnp.log(high - low), -jnp.inf)
+    if kind == "gaussian":
+        return (-0.5 * jnp.sum(jnp.square(x_B / std), axis=axes)
+                - dim * (jnp.log(std) + 0.5 * jnp.log(2 * jnp.pi)))
+    raise ValueError(f"unknown initial distribution {kind!r}; choose 'uniform' or 'gaussian'")
+
+
+def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
+             num_steps: int | Array, step_size: float = 1.0, noise_std: float = 0.01, *,
+             num_steps_max: int | None = None, noise: Array | None = None,
+             snapshot_steps: Sequence[int] = (), return_path: bool = False,
+             constrain: Callable[[Array], Array] | None = None) -> ChainResult:
+    """Runs K steps of x <- x + s * grad f(x) + sigma * eps from ``x0``.
+
+    Args:
+      energy_fn: maps a batch x_B... to f_B (negative energy, one number per chain).
+      x0: the initial states, batch first.
+      key: the noise key; step k uses ``fold_in(key, k)``. Unused when ``noise`` is given or
+        ``noise_std`` is 0 (then it may be None).
+      num_steps: K. A Python int, or, with ``num_steps_max``, a traced integer (dynamic K): the
+        loop then always has ``num_steps_max`` iterations and skips those past K, so drawing a
+        new K per update never recompiles.
+      step_size: the gradient coefficient s.
+      noise_std: sigma. With 0 the map x_0 -> x_K is deterministic (the flow view).
+      num_steps_max: static loop length for dynamic K.
+      noise: explicit eps, shaped (loop length, *x0.shape), for interpolation and
+        reconstruction, where the same noise must be replayed.
+      snapshot_steps: steps at which to keep the state (0 is x_0); static.
+      return_path: keep all K + 1 states (memory grows with K).
+      constrain: applied to every state, e.g. a sharding constraint; it must not change values.
+
+    Returns:
+      A ChainResult. No gradient flows through the chain into anything the caller closed over
+      only if the caller wraps parameters in ``stop_gradient``; the learning step does.
+    """
+    static_k = num_steps_max is None
+    if static_k:
+        if not isinstance(num_steps, int):
+            raise TypeError("num_steps must be a Python int unless num_steps_max is given")
+        length = num_steps
+    else:
+        length = int(num_steps_max)
+    if noise is not None and noise.shape != (length,) + x0.shape:
+        raise ValueError(f"noise must have shape {(length,) + x0.shape}, got {noise.shape}")
+    keep = tuple(int(s) for s in snapshot_steps)
+    if any(s < 0 or s > length for s in keep):
+        raise ValueError(f"snapshot_steps must lie in [0, {length}], got {keep}")
+    constrain = constrain or (lambda x: x)
+    grad_fn = jax.grad(lambda x: jnp.sum(energy_fn(x)))
+    batch_axes = tuple(range(1, x0.ndim))
+
+    def step(x, k, eps):
+        g = grad_fn(x)
+        if eps is None:
+            eps = jax.random.normal(jax.random.fold_in(key, k), x.shape, x.dtype)
+        x_new = constrain(x + step_size * g + noise_std * eps)
+        return x_new, jnp.mean(jnp.sqrt(jnp.sum(jnp.square(g), axis=batch_axes)))
+
+    def body(carry, inputs):
+        x, grad_sum, snaps = carry
+        k, eps = inputs
+        if noise_std == 0 and noise is None:
+            eps = jnp.zeros_like(x)
+        if static_k:
+            x, gnorm = step(x, k, eps)
+        else:
+            x, gnorm = jax.lax.cond(k < num_steps, step, lambda x, k, eps: (x, jnp.zeros(())),
+                                    x, k, eps)
+        if keep:
+            hit = jnp.asarray(keep) == k + 1
+            snaps = jnp.where(hit.reshape((-1,) + (1,) * x.ndim), x[None], snaps)
+        return (x, grad_sum + gnorm, snaps), (x if return_path else None)
+
+    x0 = constrain(x0)
+    snaps0 = None
+    if keep:
+        snaps0 = jnp.broadcast_to(x0[None], (len(keep),) + x0.shape)
+    ks = jnp.arange(length)
+    carry, path = jax.lax.scan(body, (x0, jnp.zeros(()), snaps0), (ks, noise))
+    x, grad_sum, snaps = carry
+    k_run = jnp.asarray(length if static_k else jnp.minimum(num_steps, length))
+    grad_norm = grad_sum / jnp.maximum(k_run, 1)
+    if return_path:
+        snaps = jnp.concatenate([x0[None], path], axis=0)
+    return ChainResult(x, snaps, grad_norm, k_run)
+
+
+def short_run(energy_fn: Callable[[Array], Array], key: Array, shape: Sequence[int],
+              num_steps: int | Array, step_size: float = 1.0, noise_std: float = 0.01, *,
+              init: str = "uniform", init_low: float = -1.0, init_high: float = 1.0,
+              init_std: float = 1.0, **langevin_kwargs) -> ChainResult:
+    """Draws fresh x_0 ~ p_0 (key ``fold_in(key, 0)``) and runs ``langevin`` (noise key
+    ``fold_in(key, 1)``): the non-persistent short-run sampler M_theta."""
+    x0 = init_chains(jax.random.fold_in(key, 0), shape, init, init_low, init_high, init_std)
+    return langevin(energy_fn, x0, jax.random.fold_in(key, 1), num_steps, step_size, noise_std,
+                    **langevin_kwargs)
+
+
+def sampling_kwargs(sampling_config) -> dict:
+    """The keyword arguments of ``short_run`` held in a config's ``sampling`` block."""
+    c = sampling_config
+    return dict(step_size=float(c.step_size), noise_std=float(c.noise_std),
+                init=c.get("init", "uniform"), init_low=float(c.get("init_low", -1.0)),
+                init_high=float(c.get("init_high", 1.0)), init_std=float(c.get("init_std", 1.0)))
+
+
+def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
+                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = ()):
+    """Returns ``sample(params, key, num_samples) -> ChainResult``, jit-compiled, with the K, s,
+    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``."""
+    kwargs = sampling_kwargs(sampling_config)
+    num_steps = int(sampling_config.num_steps)
+
+    def sample(params, key, num_samples: int) -> ChainResult:
+        return short_run(lambda x: energy(params, x), key, (num_samples,) + tuple(data_shape),
+                         num_steps, snapshot_steps=snapshot_steps, **kwargs)
+
+    return jax.jit(sample, static_argnums=2)

@@ -1,0 +1,130 @@
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from ebm_jax import sampler
+
+
+def quadratic(a, b):
+    """f(x) = -a/2 |x|^2 + b . x, whose gradient is -a x + b."""
+    return lambda x: -0.5 * a * jnp.sum(x * x, axis=1) + x @ b
+
+
+def test_one_step_matches_the_hand_computed_update_on_a_quadratic():
+    a, b = 0.5, jnp.array([1.0, -2.0, 0.25])
+    x0 = jnp.array([[0.2, -0.4, 0.6], [1.0, 0.0, -1.0]])
+    eps = jnp.array([[[0.3, -1.2, 0.7], [0.0, 2.0, -0.5]]])
+    out = sampler.langevin(quadratic(a, b), x0, None, 1, step_size=0.8, noise_std=0.01, noise=eps)
+    # x1 = x0 + s (-a x0 + b) + sigma eps, computed by hand for the first chain:
+    # 0.2 + 0.8 (-0.1 + 1) + 0.003 = 0.923; -0.4 + 0.8 (0.2 - 2) - 0.012 = -1.852;
+    # 0.6 + 0.8 (-0.3 + 0.25) + 0.007 = 0.567.
+    np.testing.assert_allclose(out.x[0], [0.923, -1.852, 0.567], rtol=1e-6)
+    np.testing.assert_allclose(out.x, x0 + 0.8 * (-a * x0 + b) + 0.01 * eps[0], rtol=1e-6)
+    # grad_norm: mean over chains of |grad f(x0)|.
+    g = -a * x0 + b
+    np.testing.assert_allclose(out.grad_norm, jnp.mean(jnp.linalg.norm(g, axis=1)), rtol=1e-6)
+
+
+def test_k_noise_free_steps_on_a_quadratic_have_the_closed_form():
+    # x_K = c + (1 - s a)^K (x_0 - c) with c = b / a.
+    a, s, k = 0.3, 0.5, 20
+    b = jnp.array([0.3, -0.6])
+    x0 = jax.random.uniform(jax.random.key(0), (7, 2), minval=-1, maxval=1)
+    out = sampler.langevin(quadratic(a, b), x0, None, k, step_size=s, noise_std=0.0)
+    c = b / a
+    np.testing.assert_allclose(out.x, c + (1 - s * a) ** k * (x0 - c), rtol=1e-5, atol=1e-6)
+
+
+def test_noisy_chain_matches_a_plain_python_loop_with_the_documented_keys():
+    f = quadratic(1.0, jnp.zeros(4))
+    key = jax.random.key(42)
+    x0 = jnp.ones((3, 4))
+    out = sampler.langevin(f, x0, key, 6, step_size=0.1, noise_std=0.05)
+    x = x0
+    for k in range(6):
+        eps = jax.random.normal(jax.random.fold_in(key, k), x.shape)
+        x = x + 0.1 * (-x) + 0.05 * eps
+    np.testing.assert_allclose(out.x, x, rtol=1e-5, atol=1e-6)
+
+
+def test_path_and_snapshots_agree():
+    f = quadratic(1.0, jnp.array([0.5, 0.5]))
+    x0 = jnp.zeros((2, 2))
+    path = sampler.langevin(f, x0, jax.random.key(0), 10, 0.1, 0.01, return_path=True)
+    snaps = sampler.langevin(f, x0, jax.random.key(0), 10, 0.1, 0.01, snapshot_steps=(0, 3, 10))
+    assert path.snapshots.shape == (11, 2, 2)
+    np.testing.assert_allclose(path.snapshots[0], x0)
+    np.testing.assert_allclose(path.snapshots[-1], path.x)
+    np.testing.assert_allclose(snaps.snapshots, path.snapshots[jnp.array([0, 3, 10])], rtol=1e-6)
+
+
+def test_dynamic_k_equals_static_k_and_does_not_recompile():
+    f = quadratic(0.5, jnp.array([1.0, 1.0]))
+    x0 = jnp.zeros((4, 2))
+    key = jax.random.key(3)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def run(k):
+        return sampler.langevin(f, x0, key, k, 0.2, 0.01, num_steps_max=12)
+
+    for k in (5, 9, 12):
+        dyn = run(k)
+        ref = sampler.langevin(f, x0, key, k, 0.2, 0.01)
+        np.testing.assert_allclose(dyn.x, ref.x, rtol=1e-6)
+        assert int(dyn.num_steps) == k
+        np.testing.assert_allclose(dyn.grad_norm, ref.grad_norm, rtol=1e-5)
+
+
+def test_initial_distributions():
+    u = sampler.init_chains(jax.random.key(0), (20000, 2))
+    assert float(u.min()) >= -1 and float(u.max()) <= 1
+    np.testing.assert_allclose(u.mean(), 0, atol=0.01)
+    np.testing.assert_allclose(u.var(), 1 / 3, rtol=0.02)
+    u2 = sampler.init_chains(jax.random.key(0), (20000, 2), low=-2, high=2)
+    np.testing.assert_allclose(u2.var(), 16 / 12, rtol=0.02)
+    g = sampler.init_chains(jax.random.key(0), (20000, 2), "gaussian", std=1.5)
+    np.testing.assert_allclose(g.std(), 1.5, rtol=0.02)
+    with pytest.raises(ValueError):
+        sampler.init_chains(jax.random.key(0), (2,), "laplace")
+
+
+def test_init_log_prob_closed_forms():
+    x = jnp.array([[0.5, -0.5], [1.5, 0.0]])
+    lp = sampler.init_log_prob(x)
+    np.testing.assert_allclose(lp[0], -2 * np.log(2.0))
+    assert lp[1] == -np.inf
+    lg = sampler.init_log_prob(jnp.zeros((1, 3)), "gaussian", std=2.0)
+    np.testing.assert_allclose(lg, [-3 * (np.log(2.0) + 0.5 * np.log(2 * np.pi))], rtol=1e-6)
+
+
+def test_no_gradient_reaches_params_through_the_chain_when_they_are_stopped():
+    def energy(w, x):
+        return -0.5 * w * jnp.sum(x * x, axis=1)
+
+    def chain_loss(w):
+        frozen = jax.lax.stop_gradient(w)
+        out = sampler.short_run(lambda x: energy(frozen, x), jax.random.key(0), (5, 2), 10,
+                                0.1, 0.01)
+        return jnp.mean(out.x)
+
+    assert float(jax.grad(chain_loss)(1.0)) == 0.0
+
+
+def test_make_sampler_uses_the_config():
+    cfg = ml_collections.ConfigDict(dict(num_steps=30, step_size=0.5, noise_std=0.0,
+                                         init="uniform", init_low=-1.0, init_high=1.0))
+    f = lambda params, x: -0.5 * params * jnp.sum(x * x, axis=1)
+    run = sampler.make_sampler(f, cfg, (3,))
+    out = run(1.0, jax.random.key(0), 6)
+    x0 = sampler.init_chains(jax.random.fold_in(jax.random.key(0), 0), (6, 3))
+    np.testing.assert_allclose(out.x, 0.5 ** 30 * x0, atol=1e-7)
+
+
+def test_explicit_noise_must_match_the_loop():
+    with pytest.raises(ValueError, match="noise"):
+        sampler.langevin(quadratic(1.0, jnp.zeros(2)), jnp.zeros((3, 2)), None, 4,
+                         noise=jnp.zeros((3, 3, 2)))
