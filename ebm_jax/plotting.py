@@ -1,0 +1,87 @@
+"""Pictures of samples: image grids for images, scatter or histogram plots for toy data."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(x_BHWC: np.ndarray) -> np.ndarray:
+    """Maps [-1, 1] to {0..255}; values beyond +-1 (over-saturation) are clipped for display."""
+    return np.round((np.clip(np.asarray(x_BHWC, np.float32), -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def image_grid(x_BHWC: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tiles a batch into one uint8 picture (H', W', C), ``ncol`` images per row."""
+    imgs = to_uint8(x_BHWC)
+    b, h, w, c = imgs.shape
+    ncol = ncol or int(math.ceil(math.sqrt(b)))
+    nrow = int(math.ceil(b / ncol))
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(b):
+        r, q = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + q * (w + pad)
+        grid[top:top + h, left:left + w] = imgs[i]
+    return grid
+
+
+def save_image_grid(x_BHWC: np.ndarray, path: str, ncol: int | None = None, scale: int = 0):
+    """Writes an image grid as PNG; small images are enlarged (nearest) to be seen."""
+    grid = image_grid(x_BHWC, ncol)
+    if not scale:
+        scale = max(1, 256 // max(x_BHWC.shape[1], 1) // 4)
+    img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    img.save(path)
+
+
+def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = None,
+                  lim: float | None = None, title: str = ""):
+    """Scatter (2-D) or histogram (1-D) of samples, over the true density when it is known."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_ND = np.asarray(x_ND, np.float64)
+    finite = np.isfinite(x_ND).all(axis=1)
+    x_ND = x_ND[finite]
+    if lim is None:
+        lim = float(np.percentile(np.abs(x_ND), 99.5)) * 1.15 if len(x_ND) else 1.0
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    if x_ND.shape[1] == 1:
+        grid = np.linspace(-lim, lim, 400)
+        ax.hist(x_ND[:, 0], bins=80, range=(-lim, lim), density=True, alpha=0.6,
+                label="short-run samples")
+        if log_density is not None:
+            ax.plot(grid, np.exp(np.asarray(log_density(grid[:, None].astype(np.float32)))),
+                    "k-", lw=1.2, label="true density")
+        ax.legend(loc="upper right", fontsize=8)
+    else:
+        if log_density is not None:
+            g = np.linspace(-lim, lim, 200)
+            xx, yy = np.meshgrid(g, g)
+            pts = np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float32)
+            dens = np.exp(np.asarray(log_density(pts))).reshape(xx.shape)
+            ax.imshow(dens, extent=(-lim, lim, -lim, lim), origin="lower", cmap="Greys",
+                      alpha=0.8)
+        ax.scatter(x_ND[:, 0], x_ND[:, 1], s=2, c="tab:red", alpha=0.5, linewidths=0)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_samples(x: np.ndarray, path: str, is_image: bool, log_density: Callable | None = None,
+                 title: str = ""):
+    """Writes the picture that suits the data: a grid of images or a toy plot."""
+    if is_image:
+        save_image_grid(x, path)
+    else:
+        save_toy_plot(x, path, log_density, title=title)

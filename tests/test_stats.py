@@ -1,0 +1,42 @@
+import numpy as np
+
+from ebm_jax import stats
+
+
+def test_mmd_is_near_zero_for_the_same_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(1000, 2)), rng.normal(size=(1000, 2))
+    same = stats.mmd2(a, b)
+    shifted = stats.mmd2(a, b + np.array([0.5, 0.0]))
+    far = stats.mmd2(a, b + np.array([2.0, 0.0]))
+    assert abs(same) < 5e-3
+    assert shifted > 10 * abs(same)
+    assert far > shifted
+
+
+def test_mmd_closed_form_for_two_point_masses():
+    # Unbiased MMD^2 of point masses at 0 and d with one kernel of bandwidth h:
+    # k(x,x') = 1 within a sample, exp(-d^2 / 2h^2) across, so MMD^2 = 2 - 2 exp(-d^2 / 2h^2).
+    x, y = np.zeros((10, 1)), np.full((10, 1), 0.7)
+    np.testing.assert_allclose(stats.mmd2(x, y, bandwidths=(0.5,)),
+                               2 - 2 * np.exp(-0.49 / 0.5), rtol=1e-12)
+
+
+def test_histogram_kl():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(-1, 1, size=(20000, 2))
+    assert stats.histogram_kl(a, a) == 0.0
+    assert stats.histogram_kl(a, rng.uniform(-1, 1, size=(20000, 2)), bins=10) < 0.01
+    # Half the mass of q on the support of p: KL(p || q) = log 2 for uniform p on a subset.
+    q = rng.uniform(-1, 1, size=(200000, 1))
+    p = rng.uniform(-1, 0, size=(200000, 1))
+    np.testing.assert_allclose(stats.histogram_kl(p, q, bins=20, lim=1.0), np.log(2), atol=0.01)
+
+
+def test_sample_summary():
+    x = np.array([[[0.5, -2.0]], [[np.nan, 1.0]]])
+    s = stats.sample_summary(x)
+    assert s["saturation"] == 0.25
+    assert s["nonfinite"] == 0.25
+    collapsed = stats.sample_summary(np.ones((8, 3)))
+    assert collapsed["diversity"] == 0.0
