@@ -1,0 +1,73 @@
+"""Shared defaults: the paper's CelebA-style setting (64x64, nf=64, K=100, s=1, sigma=0.01).
+
+Every other config imports this file and overrides a few fields; every field any config uses is
+defined here, so that ``--config.a.b=value`` works on any of them.
+
+Run:    python train.py --config=configs/default.py --workdir=runs/default
+Expect: the same as configs/celeba.py (it needs the prepared tfds celeb_a data set).
+"""
+import ml_collections
+
+
+def get_config():
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    config.data = data = ml_collections.ConfigDict()
+    data.dataset = "celeb_a"    # cifar10 | celeb_a | mnist | lsun/<category> | digits | mnist5k |
+    #                             npy | 8gaussians | rings | checkerboard | 2spirals | pinwheel |
+    #                             moons | 1d_mog
+    data.path = ""              # the .npy file for dataset=npy: (N, D) floats or (N, H, W, C) uint8
+    data.image_size = 64
+    data.max_examples = 40000   # the paper's cap on each data set; 0 keeps all
+    data.split = "train"
+    data.data_dir = ""          # tfds data directory; empty means tfds's default
+    data.celeba_crop = 140
+    data.num_examples = 50000   # size of a generated toy data set
+
+    config.model = model = ml_collections.ConfigDict()
+    model.name = "conv"         # conv | mlp
+    model.nf = 64
+    model.activation = "leaky_relu"  # leaky_relu | gelu | swish | softplus | elu | tanh
+    model.leaky_slope = 0.2
+    model.hidden_dims = (128, 128, 128)  # mlp only
+
+    config.sampling = sampling = ml_collections.ConfigDict()
+    sampling.num_steps = 100    # K
+    sampling.num_steps_max = 0  # > num_steps: dynamic K ~ U{num_steps..num_steps_max} per update
+    sampling.step_size = 1.0    # s, the gradient coefficient
+    sampling.noise_std = 0.01   # sigma
+    sampling.init = "uniform"   # uniform | gaussian
+    sampling.init_low = -1.0
+    sampling.init_high = 1.0
+    sampling.init_std = 1.0
+
+    config.training = training = ml_collections.ConfigDict()
+    training.num_steps = 100000
+    training.batch_size = 64    # m, global: split across all devices
+    training.data_noise_std = 0.03
+    training.checkpoint_every = 1000
+    training.keep_checkpoints = 3
+    training.log_every = 50
+    training.sample_every = 1000   # PNG of fresh short-run samples
+    training.num_plot_samples = 64
+
+    config.optim = optim = ml_collections.ConfigDict()
+    optim.optimizer = "adam"    # any optax optimizer; the fields below that it takes are passed
+    optim.learning_rate = 1e-4
+    optim.schedule = "constant"  # constant | cosine | linear (see train_step.make_schedule)
+    optim.warmup_steps = 0
+    optim.decay_start = 0
+    optim.decay_steps = 0       # 0: decay until training.num_steps
+    optim.final_lr_factor = 0.0
+    optim.b1 = 0.9
+    optim.b2 = 0.999
+    optim.eps = 1e-8
+    optim.weight_decay = 0.0
+    optim.momentum = 0.0
+    optim.grad_clip_norm = 0.0  # 0: no clipping
+
+    config.eval = ev = ml_collections.ConfigDict()
+    ev.num_samples = 64
+    ev.seed = 1234
+    return config

@@ -1,0 +1,54 @@
+import jax
+import numpy as np
+import pytest
+
+from configs import test as test_config
+from ebm_jax import models, parallel, train_step
+
+
+def run_steps(mesh, num_steps=2):
+    config = test_config.get_config()
+    shape = (8, 8, 1)
+    model = models.build_model(config.model, shape)
+    tx = train_step.make_optimizer(config.optim)
+    state = parallel.replicate(
+        train_step.init_state(model.init(train_step.init_key(config.seed)), tx), mesh)
+    update = train_step.make_train_step(model.energy, tx, config, shape, mesh)
+    rng = np.random.default_rng(0)
+    for _ in range(num_steps):
+        batch = rng.uniform(-1, 1, (config.training.batch_size,) + shape).astype(np.float32)
+        state, metrics = update(state, parallel.shard_batch(batch, mesh))
+    return jax.device_get(state.params), jax.device_get(metrics)
+
+
+def test_there_are_eight_fake_devices():
+    assert len(jax.devices()) == 8
+
+
+def test_eight_devices_give_the_parameters_of_one_device():
+    params8, metrics8 = run_steps(parallel.make_mesh())
+    params1, metrics1 = run_steps(parallel.make_mesh(jax.devices()[:1]))
+    for a, b in zip(jax.tree_util.tree_leaves(params8), jax.tree_util.tree_leaves(params1)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(metrics8["energy_gap"], metrics1["energy_gap"], rtol=1e-4,
+                               atol=1e-6)
+    # The updates did move the parameters (the test is not comparing two initialisations).
+    config = test_config.get_config()
+    init = models.build_model(config.model, (8, 8, 1)).init(train_step.init_key(config.seed))
+    moved = [np.abs(a - b).max() for a, b in zip(jax.tree_util.tree_leaves(params8),
+                                                 jax.tree_util.tree_leaves(init))]
+    assert max(moved) > 1e-5
+
+
+def test_batches_are_split_across_devices():
+    mesh = parallel.make_mesh()
+    x = parallel.shard_batch(np.arange(16 * 3, dtype=np.float32).reshape(16, 3), mesh)
+    shards = x.addressable_shards
+    assert len(shards) == 8 and all(s.data.shape == (2, 3) for s in shards)
+    np.testing.assert_array_equal(np.asarray(shards[1].data), np.arange(6, 12).reshape(2, 3))
+
+
+def test_batch_size_must_divide_over_the_devices():
+    with pytest.raises(ValueError, match="not divisible by the 8 devices"):
+        parallel.check_batch_size(12, parallel.make_mesh())
+    parallel.check_batch_size(16, parallel.make_mesh())
