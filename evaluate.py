@@ -1,0 +1,40 @@
+"""Evaluates a trained model from its workdir.
+
+  python evaluate.py --mode=samples --workdir=runs/toy2d [--num_samples=N] [--seed=S]
+                     [--config.sampling.num_steps=K2]
+
+The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
+(for instance sampling with a K2 other than the training K). Each mode writes
+``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it.
+"""
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from ebm_jax import evaluation
+
+FLAGS = flags.FLAGS
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
+config_flags.DEFINE_config_file(
+    "config", _DEFAULT_CONFIG,
+    "Only its overrides are used: --config.a.b=value replaces a.b in the workdir's config.")
+flags.DEFINE_string("workdir", None, "A workdir written by train.py.")
+flags.DEFINE_enum("mode", "samples", list(evaluation.MODES), "What to evaluate.")
+flags.DEFINE_integer("num_samples", None, "Number of samples (default: config.eval.num_samples).")
+flags.DEFINE_integer("seed", None, "Sampling seed (default: config.eval.seed).")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    overrides = config_flags.get_override_values(FLAGS["config"])
+    result = evaluation.evaluate(FLAGS.workdir, FLAGS.mode, num_samples=FLAGS.num_samples,
+                                 seed=FLAGS.seed, step=FLAGS.step, overrides=overrides)
+    print(result["summary_line"])
+
+
+if __name__ == "__main__":
+    app.run(main)

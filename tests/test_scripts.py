@@ -1,0 +1,38 @@
+"""The command-line scripts, run as a user runs them."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import ROOT
+
+
+def run(*args, returncode=0):
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == returncode, out.stderr[-3000:]
+    return out
+
+
+def test_train_then_evaluate_from_the_command_line(tmp_path):
+    workdir = str(tmp_path / "run")
+    run("train.py", "--config=configs/test.py", f"--workdir={workdir}",
+        "--config.training.num_steps=3", "--noprogress")
+    rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    out = run("evaluate.py", "--mode=samples", f"--workdir={workdir}", "--num_samples=5",
+              "--seed=2", "--config.sampling.num_steps=7")
+    assert "samples: 5 samples at step 3" in out.stdout
+    saved = json.load(open(os.path.join(workdir, "eval", "samples.json")))
+    assert saved["protocol"]["K"] == 7 and saved["protocol"]["seed"] == 2
+    assert np.load(os.path.join(workdir, "eval", "samples.npy")).shape == (5, 8, 8, 1)
+
+
+def test_help_lists_the_flags():
+    # absl prints the help and exits with status 1.
+    out = run("train.py", "--helpshort", returncode=1)
+    assert "--workdir" in out.stdout and "--config" in out.stdout
+    out = run("evaluate.py", "--helpshort", returncode=1)
+    assert "--mode" in out.stdout and "--num_samples" in out.stdout

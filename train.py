@@ -1,0 +1,29 @@
+"""Trains a short-run MCMC energy-based model.
+
+  python train.py --config=configs/toy2d.py --workdir=runs/toy2d [--config.training.num_steps=N]
+
+The work is done by ``ebm_jax.trainer.train_and_evaluate``; this script only parses flags, so
+that everything stays importable and testable. A run resumes from the latest checkpoint in
+``--workdir``. Logs: ``metrics.jsonl``; pictures: ``samples/step_*.png``.
+"""
+from absl import app, flags
+from ml_collections import config_flags
+
+from ebm_jax import trainer
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/toy2d.py.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
+
+
+if __name__ == "__main__":
+    app.run(main)
