@@ -6,10 +6,12 @@ The work is done by ``ebm_jax.trainer.train_and_evaluate``; this script only par
 that everything stays importable and testable. A run resumes from the latest checkpoint in
 ``--workdir``. Logs: ``metrics.jsonl``; pictures: ``samples/step_*.png``.
 """
+import sys
+
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax import trainer
+from ebm_jax import data, trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/toy2d.py.",
@@ -22,7 +24,10 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
+    try:
+        trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
+    except data.DatasetNotPreparedError as e:
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

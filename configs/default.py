@@ -41,6 +41,7 @@ def get_config():
     sampling.init_low = -1.0
     sampling.init_high = 1.0
     sampling.init_std = 1.0
+    sampling.unroll = 0         # scan unrolling: 0 auto (whole loop on CPU, rolled elsewhere)
 
     config.training = training = ml_collections.ConfigDict()
     training.num_steps = 100000

@@ -36,3 +36,10 @@ def test_help_lists_the_flags():
     assert "--workdir" in out.stdout and "--config" in out.stdout
     out = run("evaluate.py", "--helpshort", returncode=1)
     assert "--mode" in out.stdout and "--num_samples" in out.stdout
+
+
+def test_an_unprepared_tfds_data_set_is_a_clear_error_not_a_traceback(tmp_path):
+    out = run("train.py", "--config=configs/cifar10.py", f"--workdir={tmp_path / 'run'}",
+              f"--config.data.data_dir={tmp_path / 'empty'}", "--noprogress", returncode=1)
+    assert "tfds build cifar10" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,45 @@
+import glob
+import importlib
+import os
+
+import pytest
+
+from configs import default
+from ebm_jax import models
+from tests.conftest import ROOT
+
+NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
+               if not p.endswith("__init__.py"))
+SHAPES = {"toy2d": (2,), "toy1d": (1,), "digits": (8, 8, 1), "test": (8, 8, 1),
+          "cifar10": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3)}
+
+
+def test_every_config_is_listed():
+    assert set(NAMES) == set(SHAPES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_docstring_gives_run_command_and_expectation(name):
+    module = importlib.import_module(f"configs.{name}")
+    doc = module.__doc__
+    assert f"python train.py --config=configs/{name}.py" in doc
+    assert "Expect:" in doc
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_has_exactly_the_default_fields_and_builds_its_model(name):
+    config = importlib.import_module(f"configs.{name}").get_config()
+    base = default.get_config()
+    for block in ("data", "model", "sampling", "training", "optim", "eval"):
+        assert set(config[block].keys()) == set(base[block].keys()), block
+    models.build_model(config.model, SHAPES[name])
+
+
+def test_paper_settings():
+    c = importlib.import_module("configs.cifar10").get_config()
+    assert (c.model.nf, c.sampling.num_steps, c.training.data_noise_std,
+            c.training.batch_size, c.optim.learning_rate) == (128, 100, 0.03, 64, 1e-4)
+    c = importlib.import_module("configs.celeba").get_config()
+    assert (c.data.image_size, c.model.nf, c.sampling.num_steps, c.sampling.step_size,
+            c.sampling.noise_std) == (64, 64, 100, 1.0, 0.01)
+    assert (c.optim.b1, c.optim.b2) == (0.9, 0.999)
