@@ -1,17 +1,14 @@
-"""Tiny setting for CPU tests: scikit-learn's 8x8 digits, nf=8, K=5, a handful of updates.
+"""Tiny setting for CPU tests: configs/digits.py with nf=8, K=5 and four updates of 16.
 
 Run:    python train.py --config=configs/test.py --workdir=/tmp/ebm_test
 Expect: finishes in seconds; writes checkpoints, metrics.jsonl and samples/step_*.png. The
         samples are noise: it is for checking the plumbing, not for learning.
 """
-from configs import default
+from configs import digits
 
 
 def get_config():
-    config = default.get_config()
-    config.data.dataset = "digits"
-    config.data.image_size = 8
-    config.data.max_examples = 0
+    config = digits.get_config()
     config.model.nf = 8
     config.sampling.num_steps = 5
     config.training.num_steps = 4
@@ -20,5 +17,7 @@ def get_config():
     config.training.log_every = 1
     config.training.sample_every = 2
     config.training.num_plot_samples = 16
+    config.optim.learning_rate = 1e-4
+    config.optim.schedule = "constant"
     config.eval.num_samples = 16
     return config

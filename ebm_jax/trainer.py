@@ -85,13 +85,15 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
             metrics = jax.device_get(metrics)
             now = time.perf_counter()
             metrics["steps_per_sec"] = (done - s_last) / max(now - t_last, 1e-9)
-            t_last, s_last = now, done
             writer.write(done, metrics)
+            if not np.isfinite(float(metrics["loss"])):
+                raise FloatingPointError(
+                    f"non-finite loss at step {done} (last finite log at step {s_last}); "
+                    f"lower optim.learning_rate or restart from a checkpoint before {done}")
+            t_last, s_last = now, done
             if bar is not None:
                 bar.set_postfix(gap=f"{float(metrics['energy_gap']):+.3g}",
                                 grad_x=f"{float(metrics['grad_norm_x']):.3g}")
-            if not np.isfinite(float(metrics["loss"])):
-                raise FloatingPointError(f"non-finite loss in steps {s_last}..{done}")
             if step_callback is not None:
                 step_callback(done, metrics)
         if done % t_cfg.sample_every == 0 or done == total:
