@@ -12,7 +12,7 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax import evaluation
+from ebm_jax import evaluation, trainer
 
 FLAGS = flags.FLAGS
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
@@ -30,6 +30,7 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    trainer.quiet_library_logs()
     overrides = config_flags.get_override_values(FLAGS["config"])
     result = evaluation.evaluate(FLAGS.workdir, FLAGS.mode, num_samples=FLAGS.num_samples,
                                  seed=FLAGS.seed, step=FLAGS.step, overrides=overrides)

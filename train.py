@@ -24,6 +24,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    trainer.quiet_library_logs()
     try:
         trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
     except data.DatasetNotPreparedError as e:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging as std_logging
 import os
 import time
 from typing import Callable
@@ -11,6 +12,18 @@ import numpy as np
 from absl import logging
 
 from ebm_jax import checkpointing, data, models, parallel, plotting, sampler, train_step
+
+
+class _OwnInfoOnly(std_logging.Filter):
+    """Lets warnings through, and info only from this package (Orbax logs every save)."""
+
+    def filter(self, record):
+        return record.levelno >= std_logging.WARNING or f"{os.sep}ebm_jax{os.sep}" in record.pathname
+
+
+def quiet_library_logs() -> None:
+    """Keeps the console to our own messages and everyone's warnings (for the scripts)."""
+    logging.get_absl_handler().addFilter(_OwnInfoOnly())
 
 
 class MetricsWriter:
