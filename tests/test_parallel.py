@@ -52,3 +52,23 @@ def test_batch_size_must_divide_over_the_devices():
     with pytest.raises(ValueError, match="not divisible by the 8 devices"):
         parallel.check_batch_size(12, parallel.make_mesh())
     parallel.check_batch_size(16, parallel.make_mesh())
+
+
+def test_each_device_draws_its_own_chains_and_they_do_not_depend_on_the_device_count():
+    from ebm_jax import sampler
+
+    def chains(mesh):
+        sharding = parallel.data_sharded(mesh)
+        constrain = lambda x: jax.lax.with_sharding_constraint(x, sharding)
+        run = jax.jit(lambda key: sampler.short_run(
+            lambda x: -0.5 * (x ** 2).sum(axis=(1, 2, 3)), key, (16, 4, 4, 1), 3,
+            constrain=constrain).x)
+        return run(jax.random.key(0))
+
+    x8 = chains(parallel.make_mesh())
+    assert len(x8.addressable_shards) == 8
+    flat = np.asarray(x8).reshape(16, -1)
+    # No two chains, on the same device or on different ones, start or end alike.
+    assert len({tuple(np.round(row, 6)) for row in flat}) == 16
+    np.testing.assert_allclose(np.asarray(chains(parallel.make_mesh(jax.devices()[:1]))),
+                               np.asarray(x8), rtol=1e-6)
