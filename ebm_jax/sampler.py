@@ -86,8 +86,9 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
       unroll: ``jax.lax.scan``'s unroll (True: the whole loop). See ``default_unroll``.
 
     Returns:
-      A ChainResult. No gradient flows through the chain into anything the caller closed over
-      only if the caller wraps parameters in ``stop_gradient``; the learning step does.
+      A ChainResult. The chain is differentiable like any JAX code; to keep gradients from
+      flowing through it into the energy's parameters, close over ``stop_gradient(params)``,
+      as the learning step does.
     """
     static_k = num_steps_max is None
     if static_k:
