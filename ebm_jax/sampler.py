@@ -61,7 +61,8 @@ def init_log_prob(x_B: Array, kind: str = "uniform", low: float = -1.0, high: fl
 
 def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
              num_steps: int | Array, step_size: float = 1.0, noise_std: float = 0.01, *,
-             num_steps_max: int | None = None, noise: Array | None = None,
+             num_steps_max: int | None = None, num_steps_min: int = 0,
+             noise: Array | None = None,
              snapshot_steps: Sequence[int] = (), return_path: bool = False,
              constrain: Callable[[Array], Array] | None = None,
              unroll: int | bool = 1) -> ChainResult:
@@ -78,6 +79,9 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
       step_size: the gradient coefficient s.
       noise_std: sigma. With 0 the map x_0 -> x_K is deterministic (the flow view).
       num_steps_max: static loop length for dynamic K.
+      num_steps_min: with dynamic K, the first ``num_steps_min`` steps run unconditionally
+        (K is taken to be at least this). Only the remaining steps sit under ``lax.cond``,
+        whose branches XLA:CPU compiles without its fast convolution path.
       noise: explicit eps, shaped (loop length, *x0.shape), for interpolation and
         reconstruction, where the same noise must be replayed.
       snapshot_steps: steps at which to keep the state (0 is x_0); static.
@@ -113,32 +117,43 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
         x_new = constrain(x + step_size * g + noise_std * eps)
         return x_new, jnp.mean(jnp.sqrt(jnp.sum(jnp.square(g), axis=batch_axes)))
 
-    def body(carry, inputs):
-        x, grad_sum, snaps = carry
-        k, eps = inputs
-        if noise_std == 0 and noise is None:
-            eps = jnp.zeros_like(x)
-        if static_k:
-            x, gnorm = step(x, k, eps)
-        else:
-            x, gnorm = jax.lax.cond(k < num_steps, step, lambda x, k, eps: (x, jnp.zeros(())),
-                                    x, k, eps)
-        if keep:
-            hit = jnp.asarray(keep) == k + 1
-            snaps = jnp.where(hit.reshape((-1,) + (1,) * x.ndim), x[None], snaps)
-        return (x, grad_sum + gnorm, snaps), (x if return_path else None)
+    def skip(x, k, eps):
+        return x, jnp.zeros((), x.dtype)
+
+    def make_body(conditional: bool):
+        def body(carry, inputs):
+            x, grad_sum, snaps = carry
+            k, eps = inputs
+            if noise_std == 0 and noise is None:
+                eps = jnp.zeros_like(x)
+            if conditional:
+                x, gnorm = jax.lax.cond(k < num_steps, step, skip, x, k, eps)
+            else:
+                x, gnorm = step(x, k, eps)
+            if keep:
+                hit = jnp.asarray(keep) == k + 1
+                snaps = jnp.where(hit.reshape((-1,) + (1,) * x.ndim), x[None], snaps)
+            return (x, grad_sum + gnorm, snaps), (x if return_path else None)
+
+        return body
 
     x0 = constrain(x0)
     snaps0 = None
     if keep:
         snaps0 = jnp.broadcast_to(x0[None], (len(keep),) + x0.shape)
-    ks = jnp.arange(length)
-    carry, path = jax.lax.scan(body, (x0, jnp.zeros(()), snaps0), (ks, noise), unroll=unroll)
+    head = length if static_k else min(max(int(num_steps_min), 0), length)
+    carry, paths = (x0, jnp.zeros((), x0.dtype), snaps0), [x0[None]]
+    for lo, hi, conditional in ((0, head, False), (head, length, True)):
+        if hi > lo:
+            eps = None if noise is None else noise[lo:hi]
+            carry, path = jax.lax.scan(make_body(conditional), carry,
+                                       (jnp.arange(lo, hi), eps), unroll=unroll)
+            paths.append(path)
     x, grad_sum, snaps = carry
-    k_run = jnp.asarray(length if static_k else jnp.minimum(num_steps, length))
+    k_run = jnp.asarray(length if static_k else jnp.clip(num_steps, head, length))
     grad_norm = grad_sum / jnp.maximum(k_run, 1)
     if return_path:
-        snaps = jnp.concatenate([x0[None], path], axis=0)
+        snaps = jnp.concatenate(paths, axis=0)
     return ChainResult(x, snaps, grad_norm, k_run)
 
 

@@ -118,7 +118,8 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
         batch_shape = (data.shape[0],) + tuple(data_shape)
         if dynamic:
             k = jax.random.randint(jax.random.fold_in(key, 2), (), num_steps, num_steps_max + 1)
-            k_kwargs = dict(num_steps=k, num_steps_max=num_steps_max)
+            k_kwargs = dict(num_steps=k, num_steps_max=num_steps_max,
+                            num_steps_min=num_steps)
         else:
             k_kwargs = dict(num_steps=num_steps)
         frozen = jax.lax.stop_gradient(state.params)

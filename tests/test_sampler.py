@@ -71,12 +71,26 @@ def test_dynamic_k_equals_static_k_and_does_not_recompile():
     def run(k):
         return sampler.langevin(f, x0, key, k, 0.2, 0.01, num_steps_max=12)
 
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def run_with_head(k):
+        return sampler.langevin(f, x0, key, k, 0.2, 0.01, num_steps_max=12, num_steps_min=5,
+                                snapshot_steps=(0, 4, 7), return_path=False)
+
     for k in (5, 9, 12):
-        dyn = run(k)
         ref = sampler.langevin(f, x0, key, k, 0.2, 0.01)
-        np.testing.assert_allclose(dyn.x, ref.x, rtol=1e-6)
-        assert int(dyn.num_steps) == k
-        np.testing.assert_allclose(dyn.grad_norm, ref.grad_norm, rtol=1e-5)
+        for dyn in (run(k), run_with_head(k)):
+            np.testing.assert_allclose(dyn.x, ref.x, rtol=1e-6)
+            assert int(dyn.num_steps) == k
+            np.testing.assert_allclose(dyn.grad_norm, ref.grad_norm, rtol=1e-5)
+    # Snapshots taken on both sides of the unconditional head agree with a full path.
+    path = sampler.langevin(f, x0, key, 9, 0.2, 0.01, return_path=True).snapshots
+    np.testing.assert_allclose(run_with_head(9).snapshots, path[jnp.array([0, 4, 7])], rtol=1e-6)
+    full = sampler.langevin(f, x0, key, 9, 0.2, 0.01, num_steps_max=12, num_steps_min=5,
+                            return_path=True).snapshots
+    assert full.shape == (13, 4, 2)
+    np.testing.assert_allclose(full[:10], path, rtol=1e-6)
+    np.testing.assert_allclose(full[10:], jnp.broadcast_to(path[-1], (3, 4, 2)), rtol=1e-6)
 
 
 def test_initial_distributions():
