@@ -33,11 +33,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]
 
 
 def protocol(config, num_samples: int, seed: int, step: int) -> dict:
-    s = config.sampling
-    return {"K": int(s.num_steps), "step_size": float(s.step_size),
-            "noise_std": float(s.noise_std), "init": s.get("init", "uniform"),
-            "init_low": float(s.get("init_low", -1.0)), "init_high": float(s.get("init_high", 1.0)),
-            "init_std": float(s.get("init_std", 1.0)), "num_samples": int(num_samples),
+    """K, s, sigma and p_0 exactly as the sampler reads them, plus what was sampled."""
+    chain = sampler.sampling_kwargs(config.sampling)
+    chain.pop("unroll")  # how the loop is compiled, not what it computes
+    return {"K": int(config.sampling.num_steps), **chain, "num_samples": int(num_samples),
             "seed": int(seed), "checkpoint_step": int(step)}
 
 
