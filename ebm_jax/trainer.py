@@ -39,6 +39,14 @@ class MetricsWriter:
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
+    def truncate(self, step: int) -> None:
+        """Drops rows after ``step``: on resume they are logged again by the replayed steps."""
+        if not os.path.exists(self.path):
+            return
+        rows = [r for r in read_metrics(os.path.dirname(self.path)) if r["step"] <= step]
+        with open(self.path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+
 
 def read_metrics(workdir: str) -> list[dict]:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
@@ -81,6 +89,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
     writer = MetricsWriter(workdir)
+    writer.truncate(int(state.step))
     sample_dir = os.path.join(workdir, "samples")
     os.makedirs(sample_dir, exist_ok=True)
 

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -43,7 +44,18 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device):
     assert int(resumed.step) == 4
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # A run killed after logging past its last checkpoint logs those steps once on resume.
+    config.training.num_steps = 3
+    trainer.train_and_evaluate(config, str(tmp_path / "killed"), mesh=one_device,
+                               progress=False)
+    shutil.rmtree(tmp_path / "killed" / "checkpoints" / "3")  # as if killed before saving 3
+    config.training.num_steps = 4
+    trainer.train_and_evaluate(config, str(tmp_path / "killed"), mesh=one_device,
+                               progress=False)
+    killed_rows = trainer.read_metrics(str(tmp_path / "killed"))
+    assert [r["step"] for r in killed_rows] == [1, 2, 3, 4]
     full_rows = trainer.read_metrics(str(tmp_path / "full"))
+    assert [r["loss"] for r in killed_rows] == [r["loss"] for r in full_rows]
     split_rows = trainer.read_metrics(str(tmp_path / "split"))
     for r1, r2 in zip(full_rows, split_rows):
         assert r1["step"] == r2["step"] and r1["loss"] == r2["loss"]
