@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -15,7 +16,18 @@ import numpy as np
 
 from ebm_jax import checkpointing, data, plotting, sampler, stats
 
-MODES = ("samples",)
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What one evaluation call asks for. ``options`` holds the mode's own settings (for example
+    ``num_images`` or ``logdet``); a mode reads only the keys it knows and ignores ``None``."""
+    num_samples: int
+    seed: int
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def option(self, name: str, default=None):
+        value = self.options.get(name)
+        return default if value is None else value
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]):
@@ -53,7 +65,8 @@ def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 102
     return np.concatenate(out, axis=0)
 
 
-def evaluate_samples(run, config, out_dir: str, num_samples: int, seed: int) -> dict:
+def evaluate_samples(run, config, out_dir: str, request: Request) -> dict:
+    num_samples, seed = request.num_samples, request.seed
     x = draw_samples(run, config, num_samples, seed)
     np.save(os.path.join(out_dir, "samples.npy"), x)
     result = {"mode": "samples", "protocol": protocol(config, num_samples, seed, run.step),
@@ -73,21 +86,30 @@ def evaluate_samples(run, config, out_dir: str, num_samples: int, seed: int) -> 
     return result
 
 
+# A mode is ``fn(run, config, out_dir, request) -> dict`` with a flat ``"stats"`` dict of numbers;
+# ``evaluate`` writes the dict to ``out_dir/<mode>.json``.
+MODES: dict[str, Callable[..., dict]] = {
+    "samples": evaluate_samples,
+}
+
+
 def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = None,
              seed: int | None = None, step: int | None = None,
-             overrides: dict[str, Any] | None = None) -> dict:
-    """Runs one evaluation mode on the checkpoint of ``workdir`` and writes its files."""
+             overrides: dict[str, Any] | None = None, **options) -> dict:
+    """Runs one evaluation mode on the checkpoint of ``workdir`` and writes its files.
+
+    ``options`` are the mode's own settings (see ``Request``)."""
     if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(MODES)}")
     run = checkpointing.load_workdir(workdir, step)
     config = apply_overrides(run.config, overrides)
     num_samples = int(num_samples or config.eval.num_samples)
     seed = int(config.eval.seed if seed is None else seed)
     out_dir = os.path.join(workdir, "eval")
     os.makedirs(out_dir, exist_ok=True)
-    result = evaluate_samples(run, config, out_dir, num_samples, seed)
+    result = MODES[mode](run, config, out_dir, Request(num_samples, seed, options))
     with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
         json.dump(result, f, indent=2)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items())
-    result["summary_line"] = f"{mode}: {num_samples} samples at step {run.step} -> {out_dir}; {summary}"
+    result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"
     return result
