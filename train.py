@@ -5,19 +5,26 @@
 The work is done by ``ebm_jax.trainer.train_and_evaluate``; this script only parses flags, so
 that everything stays importable and testable. A run resumes from the latest checkpoint in
 ``--workdir``. Logs: ``metrics.jsonl``; pictures: ``samples/step_*.png``.
+
+Exit codes (see ``ebm_jax/cli.py``): 0 done; 1 bad input, explained in one paragraph (add
+``--verbose`` for the traceback); 3 diverged despite ``guard.max_rollbacks`` rollbacks; 143 or
+130 stopped by SIGTERM or SIGINT after saving a checkpoint (run it again to resume).
 """
+import functools
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax import data, trainer
+from configs import default
+from ebm_jax import cli, trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/toy2d.py.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("verbose", False, "Print tracebacks with errors.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -25,11 +32,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     trainer.quiet_library_logs()
-    try:
-        trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
-    except data.DatasetNotPreparedError as e:
-        sys.exit(f"error: {e}")
+    sys.exit(cli.run_training(FLAGS.config, FLAGS.workdir, reference=default.get_config(),
+                              progress=FLAGS.progress, verbose=FLAGS.verbose))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=functools.partial(cli.parse_flags, flag_values=FLAGS,
+                                                 reference=default.get_config()))

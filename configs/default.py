@@ -68,6 +68,13 @@ def get_config():
     optim.momentum = 0.0
     optim.grad_clip_norm = 0.0  # 0: no clipping
 
+    config.guard = guard = ml_collections.ConfigDict()
+    guard.max_rollbacks = 3     # rollbacks to the last good checkpoint before training stops
+    guard.lr_factor = 0.5       # each rollback multiplies the learning rate by this
+    guard.max_energy_gap = 0.0  # |energy_gap| above this counts as divergence; 0: no bound
+    guard.max_grad_norm = 0.0   # parameter-gradient norm above this counts as divergence; 0: none
+    guard.collapse_std = 1e-3   # warn when the samples' std across chains falls below this
+
     config.eval = ev = ml_collections.ConfigDict()
     ev.num_samples = 64
     ev.seed = 1234

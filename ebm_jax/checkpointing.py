@@ -8,11 +8,14 @@ random keys are pure functions of the step, so restoring the state resumes a run
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
+from absl import logging
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -20,15 +23,29 @@ from ebm_jax import models, train_step
 
 CONFIG_FILE = "config.json"
 META_FILE = "meta.json"
+UNREADABLE_DIR = "unreadable_checkpoints"
+
+
+class UnreadableCheckpointsError(RuntimeError):
+    """No checkpoint of a workdir can be read."""
 
 
 class Checkpointer:
-    """Keeps the last ``max_to_keep`` checkpoints of a TrainState under ``workdir/checkpoints``."""
+    """Keeps the last ``max_to_keep`` checkpoints of a TrainState under ``workdir/checkpoints``.
+
+    Orbax writes each checkpoint into a temporary directory and renames it when complete, so a
+    process killed while writing leaves the earlier checkpoints intact; the unfinished
+    directory is removed when the next Checkpointer opens the workdir.
+    """
 
     def __init__(self, workdir: str, max_to_keep: int = 3):
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-        self._manager = ocp.CheckpointManager(
-            os.path.join(os.path.abspath(workdir), "checkpoints"), options=options)
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
+        for path in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
+            logging.warning("discarding %s, a checkpoint whose writing never finished", path)
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                               cleanup_tmp_directories=True)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -48,6 +65,49 @@ class Checkpointer:
         if step is None:
             raise FileNotFoundError("no checkpoint to restore")
         return self._manager.restore(step, args=ocp.args.StandardRestore(target))
+
+    def restore_readable(self, target: train_step.TrainState):
+        """Restores the latest checkpoint that can be read, or returns ``target`` if there is
+        none.
+
+        Unreadable (corrupt or partial) checkpoints are skipped with a warning and, once an
+        earlier one has been read, moved to ``workdir/unreadable_checkpoints/`` so that later
+        saves do not collide with them. A checkpoint whose shapes do not fit ``target`` is a
+        different model, not damage: its ValueError is raised. Raises
+        UnreadableCheckpointsError, moving nothing, if no checkpoint can be read.
+        """
+        failed = []
+        for step in sorted(self.all_steps(), reverse=True):
+            try:
+                state = self.restore(target, step)
+            except ValueError as error:
+                if "stored shape" in str(error):
+                    raise
+                failed.append((step, error))
+            except Exception as error:  # Orbax and TensorStore raise many kinds on bad files.
+                failed.append((step, error))
+            else:
+                for bad, error in failed:
+                    self._set_aside(bad, step, error)
+                return state
+        if failed:
+            raise UnreadableCheckpointsError(
+                f"no checkpoint in {self.directory} can be read (steps "
+                f"{', '.join(str(s) for s, _ in failed)}; latest error: "
+                f"{type(failed[0][1]).__name__}: {str(failed[0][1])[:300]}). Nothing was "
+                "changed; restore the directory from a backup or train in a new --workdir.")
+        return target
+
+    def _set_aside(self, step: int, fallback: int, error: Exception) -> None:
+        destination = os.path.join(self.workdir, UNREADABLE_DIR, str(step))
+        while os.path.exists(destination):
+            destination += "_"
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.move(os.path.join(self.directory, str(step)), destination)
+        self._manager.reload()
+        logging.warning("checkpoint %d is unreadable (%s: %s); resuming from the previous one, "
+                        "at step %d. The unreadable one was moved to %s.", step,
+                        type(error).__name__, str(error)[:200], fallback, destination)
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

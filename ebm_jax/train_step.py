@@ -149,6 +149,9 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
             samples_mean=jnp.mean(y),
             samples_std=jnp.std(y),
             samples_saturation=jnp.mean(jnp.abs(y) > 1.0),
+            # Diversity across chains: near 0 when every chain ends at the same point.
+            samples_chain_std=jnp.mean(jnp.std(y, axis=0)),
+            param_norm=optax.tree.norm(params),
         )
         return TrainState(state.step + 1, params, opt_state), metrics
 

@@ -11,7 +11,8 @@ import jax
 import numpy as np
 from absl import logging
 
-from ebm_jax import checkpointing, data, models, parallel, plotting, sampler, train_step
+from ebm_jax import (checkpointing, guard, models, parallel, plotting, preemption, sampler,
+                     train_step, validation)
 
 
 class _OwnInfoOnly(std_logging.Filter):
@@ -39,11 +40,18 @@ class MetricsWriter:
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
+    def event(self, step: int, fields: dict) -> None:
+        """Appends a row that records an event (such as a rollback) rather than an update."""
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": int(step), **fields}) + "\n")
+
     def truncate(self, step: int) -> None:
-        """Drops rows after ``step``: on resume they are logged again by the replayed steps."""
+        """Drops update rows after ``step``, which the replayed steps log again on resume or
+        after a rollback; event rows stay."""
         if not os.path.exists(self.path):
             return
-        rows = [r for r in read_metrics(os.path.dirname(self.path)) if r["step"] <= step]
+        rows = [r for r in read_metrics(os.path.dirname(self.path))
+                if r["step"] <= step or "event" in r]
         with open(self.path, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
 
@@ -61,31 +69,40 @@ def write_samples_png(run_sampler, params, key, num: int, path: str, ds) -> np.n
 
 def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True,
                        step_callback: Callable[[int, dict], None] | None = None):
-    """Trains the EBM of ``config`` in ``workdir``, resuming from its latest checkpoint.
+    """Trains the EBM of ``config`` in ``workdir``, resuming from its latest readable checkpoint.
 
     Returns the final TrainState. ``step_callback(step, metrics)`` is called at every logged
-    step (after ``step`` updates).
+    step (after ``step`` updates). Every update is checked by the divergence guard (guard.py):
+    a trip rolls back to the last checkpoint with a lower learning rate, or raises
+    guard.DivergenceError when rollbacks are used up. SIGTERM or SIGINT saves a checkpoint and
+    raises preemption.Preempted. Bad input raises validation.InputError before anything is
+    written to the workdir.
     """
-    os.makedirs(workdir, exist_ok=True)
-    ds = data.get_dataset(config.data, seed=config.seed)
+    ds = validation.load_dataset(config.data, config.seed)
     model = models.build_model(config.model, ds.shape)
     mesh = parallel.make_mesh() if mesh is None else mesh
-    t_cfg = config.training
-    parallel.check_batch_size(t_cfg.batch_size, mesh)
+    t_cfg, g_cfg = config.training, config.guard
+    validation.check_batch_size(t_cfg.batch_size, mesh)
+    validation.check_same_model(workdir, config, ds.shape)
 
-    tx = train_step.make_optimizer(config.optim, t_cfg.num_steps)
+    record = guard.Record.load(workdir)
+
+    def compile_update(lr_scale: float):
+        tx = train_step.make_optimizer(guard.scaled_optim(config.optim, lr_scale), t_cfg.num_steps)
+        return tx, train_step.make_train_step(model.energy, tx, config, ds.shape, mesh)
+
+    tx, update = compile_update(record.lr_scale)
     init = jax.jit(lambda key: train_step.init_state(model.init(key), tx),
                    out_shardings=parallel.replicated(mesh))
-    state = init(train_step.init_key(config.seed))
+    fresh_state = lambda: init(train_step.init_key(config.seed))
     ckpt = checkpointing.Checkpointer(workdir, t_cfg.keep_checkpoints)
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
+    state = validation.restore(ckpt, fresh_state())
+    if int(state.step):
         logging.info("resumed from %s at step %d", workdir, int(state.step))
     checkpointing.write_run_files(workdir, config, ds.shape, ds.is_image)
     logging.info("%s: %d examples of shape %s; %d parameters; %d devices", ds.name, len(ds),
                  ds.shape, models.count_params(state.params), mesh.devices.size)
 
-    update = train_step.make_train_step(model.energy, tx, config, ds.shape, mesh)
     run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
     writer = MetricsWriter(workdir)
@@ -93,39 +110,77 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     sample_dir = os.path.join(workdir, "samples")
     os.makedirs(sample_dir, exist_ok=True)
 
-    start, total = int(state.step), int(t_cfg.num_steps)
+    step, total = int(state.step), int(t_cfg.num_steps)
+    every = lambda n: step % n == 0 or step == total
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
-    t_last, s_last = time.perf_counter(), start
-    for step in range(start, total):
-        batch = ds.batch(step, t_cfg.batch_size, config.seed)
-        state, metrics = update(state, parallel.shard_batch(batch, mesh))
-        done = step + 1
-        if done % t_cfg.log_every == 0 or done == total:
-            metrics = jax.device_get(metrics)
-            now = time.perf_counter()
-            metrics["steps_per_sec"] = (done - s_last) / max(now - t_last, 1e-9)
-            writer.write(done, metrics)
-            if not np.isfinite(float(metrics["loss"])):
-                raise FloatingPointError(
-                    f"non-finite loss at step {done} (last finite log at step {s_last}); "
-                    f"lower optim.learning_rate or restart from a checkpoint before {done}")
-            t_last, s_last = now, done
+        bar = tqdm(total=total, initial=step, desc="train", dynamic_ncols=True)
+    t_last, s_last = time.perf_counter(), step
+    pending, was_collapsed = [], False
+    with preemption.StopRequest() as stop:
+        while step < total:
+            batch = ds.batch(step, t_cfg.batch_size, config.seed)
+            state, metrics = update(state, parallel.shard_batch(batch, mesh))
+            step += 1
+            pending.append((step, metrics))
             if bar is not None:
-                bar.set_postfix(gap=f"{float(metrics['energy_gap']):+.3g}",
-                                grad_x=f"{float(metrics['grad_norm_x']):.3g}")
-            if step_callback is not None:
-                step_callback(done, metrics)
-        if done % t_cfg.sample_every == 0 or done == total:
-            write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, done),
-                              t_cfg.num_plot_samples,
-                              os.path.join(sample_dir, f"step_{done:07d}.png"), ds)
-        if done % t_cfg.checkpoint_every == 0 or done == total:
-            ckpt.save(state)
-        if bar is not None:
-            bar.update(1)
+                bar.update(1)
+            if not (every(t_cfg.log_every) or every(t_cfg.sample_every)
+                    or every(t_cfg.checkpoint_every) or stop.signum is not None):
+                continue
+            rows, pending = jax.device_get(pending), []
+            trip = guard.first_trip(rows, g_cfg)
+            if trip is not None:
+                ckpt.wait()
+                restored = ckpt.latest_step() or 0
+                event = record.rollback(trip, restored, g_cfg)
+                writer.truncate(restored)
+                writer.event(trip.step, event)
+                if event["event"] == "stop":
+                    ckpt.close()
+                    raise guard.DivergenceError(guard.stop_message(event))
+                record.save(workdir)
+                logging.warning("divergence: %s; rolled back to step %d with the learning rate "
+                                "scaled by %g (rollback %d of at most %d)", trip.describe(),
+                                restored, record.lr_scale, record.rollbacks, g_cfg.max_rollbacks)
+                tx, update = compile_update(record.lr_scale)
+                state = ckpt.restore(state, restored) if restored else fresh_state()
+                step = restored
+                t_last, s_last = time.perf_counter(), step
+                if bar is not None:
+                    bar.reset(total)
+                    bar.update(step)
+                continue
+            for done, metrics in rows:
+                if not (done % t_cfg.log_every == 0 or done == total):
+                    continue
+                now = time.perf_counter()
+                metrics["steps_per_sec"] = (done - s_last) / max(now - t_last, 1e-9)
+                t_last, s_last = now, done
+                writer.write(done, metrics)
+                is_collapsed = guard.collapsed(metrics, g_cfg)
+                if is_collapsed and not was_collapsed:
+                    logging.warning(
+                        "samples collapsed at step %d: their std across chains is %.3g, below "
+                        "guard.collapse_std=%g; every chain ends near the same point", done,
+                        float(metrics["samples_chain_std"]), g_cfg.collapse_std)
+                was_collapsed = is_collapsed
+                if bar is not None:
+                    bar.set_postfix(gap=f"{float(metrics['energy_gap']):+.3g}",
+                                    r_t=f"{float(metrics['grad_norm_x']):.3g}",
+                                    std=f"{float(metrics['samples_std']):.3g}")
+                if step_callback is not None:
+                    step_callback(done, metrics)
+            if every(t_cfg.sample_every):
+                write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, step),
+                                  t_cfg.num_plot_samples,
+                                  os.path.join(sample_dir, f"step_{step:07d}.png"), ds)
+            if every(t_cfg.checkpoint_every) or stop.signum is not None:
+                ckpt.save(state)
+            if stop.signum is not None:
+                ckpt.close()
+                raise preemption.Preempted(stop.signum, step)
     if bar is not None:
         bar.close()
     ckpt.close()

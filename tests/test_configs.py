@@ -30,7 +30,7 @@ def test_config_docstring_gives_run_command_and_expectation(name):
 def test_config_has_exactly_the_default_fields_and_builds_its_model(name):
     config = importlib.import_module(f"configs.{name}").get_config()
     base = default.get_config()
-    for block in ("data", "model", "sampling", "training", "optim", "eval"):
+    for block in ("data", "model", "sampling", "training", "optim", "guard", "eval"):
         assert set(config[block].keys()) == set(base[block].keys()), block
     models.build_model(config.model, SHAPES[name])
 
