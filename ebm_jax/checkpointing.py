@@ -117,12 +117,18 @@ class Checkpointer:
         self._manager.close()
 
 
+def write_atomically(path: str, text: str) -> None:
+    """Writes a file so that a kill at any moment leaves either its old or its new content."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def write_run_files(workdir: str, config: ml_collections.ConfigDict, data_shape, is_image: bool):
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-        f.write(config.to_json(indent=2))
-    with open(os.path.join(workdir, META_FILE), "w") as f:
-        json.dump({"data_shape": list(data_shape), "is_image": bool(is_image)}, f)
+    write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2))
+    write_atomically(os.path.join(workdir, META_FILE), json.dumps(
+        {"data_shape": list(data_shape), "is_image": bool(is_image)}))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:

@@ -25,16 +25,15 @@ def report(fn, *, verbose: bool = False) -> int:
     """Runs ``fn()`` and returns the exit code of its outcome, printing why it stopped."""
     try:
         fn()
-    except validation.InputError as error:
-        code, text = EXIT_BAD_INPUT, f"error: {error}"
-    except guard.DivergenceError as error:
-        code, text = EXIT_DIVERGED, f"error: {error}"
-    except preemption.Preempted as error:
-        code, text = error.exit_code, str(error)
-    else:
         return 0
+    except validation.InputError as error:
+        code, text, raised = EXIT_BAD_INPUT, f"error: {error}", error
+    except guard.DivergenceError as error:
+        code, text, raised = EXIT_DIVERGED, f"error: {error}", error
+    except preemption.Preempted as error:
+        code, text, raised = error.exit_code, str(error), error
     if verbose:
-        traceback.print_exc()
+        traceback.print_exception(raised)
     print(text, file=sys.stderr)
     return code
 

@@ -15,6 +15,8 @@ import os
 
 import ml_collections
 
+from ebm_jax import checkpointing
+
 GUARD_FILE = "guard.json"
 # Statistics that must stay finite: NaN or Inf in the loss, the samples or the parameters
 # shows up in one of them.
@@ -81,11 +83,8 @@ class Record:
             return cls(**json.load(f))
 
     def save(self, workdir: str) -> None:
-        # Written to a temporary file and renamed, so a kill leaves the old or the new record.
-        path = os.path.join(workdir, GUARD_FILE)
-        with open(path + ".tmp", "w") as f:
-            json.dump(dataclasses.asdict(self), f)
-        os.replace(path + ".tmp", path)
+        checkpointing.write_atomically(os.path.join(workdir, GUARD_FILE),
+                                       json.dumps(dataclasses.asdict(self)))
 
     def rollback(self, trip: Trip, restored_step: int, guard_config) -> dict:
         """Counts a rollback to ``restored_step`` and returns its log entry.

@@ -52,19 +52,79 @@ class MetricsWriter:
             return
         rows = [r for r in read_metrics(os.path.dirname(self.path))
                 if r["step"] <= step or "event" in r]
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        checkpointing.write_atomically(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def read_metrics(workdir: str) -> list[dict]:
+    """The rows of ``workdir/metrics.jsonl``; a last line cut short by a kill is skipped."""
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]
+    return [json.loads(line) for line in lines]
 
 
 def write_samples_png(run_sampler, params, key, num: int, path: str, ds) -> np.ndarray:
     x = np.asarray(jax.device_get(run_sampler(params, key, num).x))
     plotting.save_samples(x, path, ds.is_image, ds.log_density, title=os.path.basename(path))
     return x
+
+
+class RowLogger:
+    """Logs the rows of logged updates: ``metrics.jsonl`` (with steps/s), the progress bar, the
+    step callback, and a warning when the samples collapse."""
+
+    def __init__(self, writer: MetricsWriter, config, step: int, bar=None,
+                 step_callback: Callable[[int, dict], None] | None = None):
+        self.writer, self.bar, self.step_callback = writer, bar, step_callback
+        self.log_every, self.total = config.training.log_every, config.training.num_steps
+        self.guard_config = config.guard
+        self.collapsed = False
+        self.restart(step)
+
+    def restart(self, step: int) -> None:
+        self.t_last, self.s_last = time.perf_counter(), step
+
+    def write(self, rows: list[tuple[int, dict]]) -> None:
+        for done, metrics in rows:
+            if not (done % self.log_every == 0 or done == self.total):
+                continue
+            now = time.perf_counter()
+            metrics["steps_per_sec"] = (done - self.s_last) / max(now - self.t_last, 1e-9)
+            self.t_last, self.s_last = now, done
+            self.writer.write(done, metrics)
+            collapsed = guard.collapsed(metrics, self.guard_config)
+            if collapsed and not self.collapsed:
+                logging.warning(
+                    "samples collapsed at step %d: their std across chains is %.3g, below "
+                    "guard.collapse_std=%g; every chain ends near the same point", done,
+                    float(metrics["samples_chain_std"]), self.guard_config.collapse_std)
+            self.collapsed = collapsed
+            if self.bar is not None:
+                self.bar.set_postfix(gap=f"{float(metrics['energy_gap']):+.3g}",
+                                     r_t=f"{float(metrics['grad_norm_x']):.3g}",
+                                     std=f"{float(metrics['samples_std']):.3g}")
+            if self.step_callback is not None:
+                self.step_callback(done, metrics)
+
+
+def roll_back(trip: guard.Trip, ckpt: checkpointing.Checkpointer, record: guard.Record,
+              writer: MetricsWriter, workdir: str, guard_config) -> int:
+    """Records a rollback after ``trip`` and returns the step of the checkpoint to restore
+    (0: the initial state). Raises guard.DivergenceError when rollbacks are used up."""
+    ckpt.wait()
+    restored = ckpt.latest_step() or 0
+    event = record.rollback(trip, restored, guard_config)
+    writer.truncate(restored)
+    writer.event(trip.step, event)
+    if event["event"] == "stop":
+        ckpt.close()
+        raise guard.DivergenceError(guard.stop_message(event))
+    record.save(workdir)
+    logging.warning("divergence: %s; rolled back to step %d with the learning rate scaled by %g "
+                    "(rollback %d of at most %d)", trip.describe(), restored, record.lr_scale,
+                    record.rollbacks, guard_config.max_rollbacks)
+    return restored
 
 
 def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True,
@@ -116,8 +176,8 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="train", dynamic_ncols=True)
-    t_last, s_last = time.perf_counter(), step
-    pending, was_collapsed = [], False
+    logger = RowLogger(writer, config, step, bar, step_callback)
+    pending = []
     with preemption.StopRequest() as stop:
         while step < total:
             batch = ds.batch(step, t_cfg.batch_size, config.seed)
@@ -129,49 +189,19 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
             if not (every(t_cfg.log_every) or every(t_cfg.sample_every)
                     or every(t_cfg.checkpoint_every) or stop.signum is not None):
                 continue
+            # Every update is checked, but the host waits for the device only here.
             rows, pending = jax.device_get(pending), []
             trip = guard.first_trip(rows, g_cfg)
             if trip is not None:
-                ckpt.wait()
-                restored = ckpt.latest_step() or 0
-                event = record.rollback(trip, restored, g_cfg)
-                writer.truncate(restored)
-                writer.event(trip.step, event)
-                if event["event"] == "stop":
-                    ckpt.close()
-                    raise guard.DivergenceError(guard.stop_message(event))
-                record.save(workdir)
-                logging.warning("divergence: %s; rolled back to step %d with the learning rate "
-                                "scaled by %g (rollback %d of at most %d)", trip.describe(),
-                                restored, record.lr_scale, record.rollbacks, g_cfg.max_rollbacks)
-                tx, update = compile_update(record.lr_scale)
-                state = ckpt.restore(state, restored) if restored else fresh_state()
-                step = restored
-                t_last, s_last = time.perf_counter(), step
+                step = roll_back(trip, ckpt, record, writer, workdir, g_cfg)
+                _, update = compile_update(record.lr_scale)
+                state = ckpt.restore(state, step) if step else fresh_state()
+                logger.restart(step)
                 if bar is not None:
                     bar.reset(total)
                     bar.update(step)
                 continue
-            for done, metrics in rows:
-                if not (done % t_cfg.log_every == 0 or done == total):
-                    continue
-                now = time.perf_counter()
-                metrics["steps_per_sec"] = (done - s_last) / max(now - t_last, 1e-9)
-                t_last, s_last = now, done
-                writer.write(done, metrics)
-                is_collapsed = guard.collapsed(metrics, g_cfg)
-                if is_collapsed and not was_collapsed:
-                    logging.warning(
-                        "samples collapsed at step %d: their std across chains is %.3g, below "
-                        "guard.collapse_std=%g; every chain ends near the same point", done,
-                        float(metrics["samples_chain_std"]), g_cfg.collapse_std)
-                was_collapsed = is_collapsed
-                if bar is not None:
-                    bar.set_postfix(gap=f"{float(metrics['energy_gap']):+.3g}",
-                                    r_t=f"{float(metrics['grad_norm_x']):.3g}",
-                                    std=f"{float(metrics['samples_std']):.3g}")
-                if step_callback is not None:
-                    step_callback(done, metrics)
+            logger.write(rows)
             if every(t_cfg.sample_every):
                 write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, step),
                                   t_cfg.num_plot_samples,

@@ -82,10 +82,11 @@ def check_same_model(workdir: str, config, data_shape) -> None:
         saved_model = json.load(f).get("model", {})
     differences = []
     new_model = json.loads(config.model.to_json())
-    for key in sorted(set(saved_model) | set(new_model)):
-        if saved_model.get(key) != new_model.get(key):
-            differences.append(f"model.{key} is {saved_model.get(key)!r} there and "
-                               f"{new_model.get(key)!r} here")
+    # Fields only one side has (added to the defaults since) do not count.
+    for key in sorted(set(saved_model) & set(new_model)):
+        if saved_model[key] != new_model[key]:
+            differences.append(f"model.{key} is {saved_model[key]!r} there and "
+                               f"{new_model[key]!r} here")
     meta_path = os.path.join(workdir, checkpointing.META_FILE)
     if os.path.exists(meta_path):
         with open(meta_path) as f:

@@ -1,3 +1,7 @@
+import glob
+import logging
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -51,3 +55,40 @@ def test_load_workdir_returns_model_params_and_config(tmp_path):
 def test_missing_workdir_says_what_is_wrong(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a workdir written by train.py"):
         checkpointing.load_workdir(str(tmp_path / "nothing"))
+
+
+def test_an_unreadable_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path, caplog):
+    _, _, state = make_state(0)
+    ckpt = checkpointing.Checkpointer(str(tmp_path))
+    for step in (2, 4):
+        ckpt.save(state.replace(step=np.int32(step)))
+    ckpt.close()
+    for path in glob.glob(str(tmp_path / "checkpoints" / "4" / "default" / "*" / "d" / "*")):
+        with open(path, "r+b") as f:
+            f.truncate(8)
+    # As a kill during the writing of step 6 leaves it.
+    os.makedirs(tmp_path / "checkpoints" / "6.orbax-checkpoint-tmp-1234" / "default")
+    with caplog.at_level(logging.WARNING):
+        ckpt = checkpointing.Checkpointer(str(tmp_path))
+        assert ckpt.all_steps() == [2, 4]
+        restored = ckpt.restore_readable(make_state(1)[2])
+    assert int(restored.step) == 2
+    for a, b in zip(jax.tree_util.tree_leaves(restored.params),
+                    jax.tree_util.tree_leaves(state.params)):
+        np.testing.assert_array_equal(a, b)
+    assert "checkpoint 4 is unreadable" in caplog.text
+    assert "resuming from the previous one, at step 2" in caplog.text
+    assert "6.orbax-checkpoint-tmp-1234, a checkpoint whose writing never finished" in caplog.text
+    assert ckpt.all_steps() == [2]
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2"]
+    assert os.listdir(tmp_path / checkpointing.UNREADABLE_DIR) == ["4"]
+    ckpt.save(state.replace(step=np.int32(4)))  # the step can be saved again
+    ckpt.close()
+    assert checkpointing.Checkpointer(str(tmp_path)).all_steps() == [2, 4]
+
+
+def test_an_empty_workdir_restores_the_target(tmp_path):
+    _, _, state = make_state(0)
+    ckpt = checkpointing.Checkpointer(str(tmp_path))
+    assert ckpt.restore_readable(state) is state
+    ckpt.close()

@@ -237,12 +237,19 @@ def test_npy_float_vectors_and_uint8_images(tmp_path):
     x_NHWC = dataset.get(np.arange(4))
     assert x_NHWC.shape == (4, 8, 8, 3) and x_NHWC.min() >= -1.0 and x_NHWC.max() <= 1.0
 
+    float_NHWC = np.random.default_rng(1).uniform(-1, 1, size=(3, 4, 4, 2))
+    np.save(tmp_path / "f.npy", float_NHWC)
+    dataset = data.get_dataset(config(dataset="npy", path=str(tmp_path / "f.npy")))
+    assert dataset.is_image and dataset.shape == (4, 4, 2)
+    np.testing.assert_array_equal(dataset.get(np.arange(3)), float_NHWC.astype(np.float32))
+
 
 @pytest.mark.parametrize(
     "array",
     [
         np.array([[0.0, np.nan]]),
-        np.zeros((3, 4, 4, 3), dtype=np.float32),
+        np.full((3, 4, 4, 3), 255.0, dtype=np.float32),  # float images outside [-1, 1]
+        np.full((3, 4, 4, 1), np.inf, dtype=np.float32),
         np.zeros((3, 4), dtype=np.int32),
         np.zeros((3, 4, 4, 7), dtype=np.uint8),
         np.zeros((0, 2)),

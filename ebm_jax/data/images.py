@@ -121,8 +121,8 @@ def load_mnist5k_dataset(image_size: int | None = None, max_examples: int | None
 
 _NPY_EXPECTED = (
     "Expected either float vectors of shape (N, D) (any float dtype, all finite), used as they "
-    "are, or uint8 images of shape (N, H, W) or (N, H, W, C) with C in 1..4, mapped from 0..255 "
-    "to [-1, 1]."
+    "are, uint8 images of shape (N, H, W) or (N, H, W, C) with C in 1..4, mapped from 0..255 "
+    "to [-1, 1], or float images (N, H, W, C) already in [-1, 1]."
 )
 
 
@@ -131,8 +131,8 @@ def load_npy_dataset(
     image_size: int | None = None,
     max_examples: int | None = None,
 ) -> Dataset:
-    """Loads a .npy file: float vectors (N, D) as they are, or uint8 images (N, H, W[, C]) scaled
-    to [-1, 1] NHWC. With image_size set, images that are not image_size x image_size are
+    """Loads a .npy file: float vectors (N, D) as they are, uint8 images (N, H, W[, C]) scaled
+    to [-1, 1] NHWC, or float images (N, H, W, C) in [-1, 1] as they are. With image_size set, images that are not image_size x image_size are
     centre-cropped to a square and resized (bicubic)."""
     if not path:
         raise ValueError(
@@ -158,6 +158,18 @@ def load_npy_dataset(
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{path!r} holds NaN or infinite values. {_NPY_EXPECTED}")
         return Dataset.from_array("npy", x.astype(np.float32), is_image=False)
+
+    if np.issubdtype(x.dtype, np.floating) and x.ndim == 4 and 1 <= x.shape[-1] <= 4:
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{path!r} holds NaN or infinite values. {_NPY_EXPECTED}")
+        low, high = float(x.min()), float(x.max())
+        if low < -1.0 or high > 1.0:
+            raise ValueError(
+                f"{path!r} holds float images with values in [{low:g}, {high:g}], outside "
+                f"[-1, 1]. {_NPY_EXPECTED}")
+        if image_size and x.shape[1:3] != (image_size, image_size):
+            x = np.stack([resize_image(center_crop(x_HWC), image_size) for x_HWC in x])
+        return Dataset.from_array("npy", np.clip(x, -1.0, 1.0), is_image=True)
 
     if x.dtype == np.uint8 and x.ndim in (3, 4):
         x_NHWC = x[..., None] if x.ndim == 3 else x

@@ -1,0 +1,147 @@
+import json
+import logging
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from configs import test as test_config
+from ebm_jax import checkpointing, guard, parallel, train_step, trainer
+
+FINITE_METRICS = dict(loss=-0.5, energy_gap=0.5, grad_norm_params=2.0, grad_norm_x=1.0,
+                      param_norm=10.0, samples_mean=0.0, samples_std=0.5,
+                      samples_chain_std=0.3)
+
+
+@pytest.fixture(scope="module")
+def one_device():
+    return parallel.make_mesh(jax.devices()[:1])
+
+
+def guard_config(**overrides):
+    config = default.get_config().guard
+    config.update(overrides)
+    return config
+
+
+@pytest.mark.parametrize("name", guard.FINITE)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_statistic_trips(name, bad):
+    trip = guard.check(7, dict(FINITE_METRICS, **{name: bad}), guard_config())
+    assert (trip.step, trip.statistic, trip.reason) == (7, name, "not finite")
+
+
+def test_bounds_on_energy_gap_and_gradient_norm():
+    cfg = guard_config(max_energy_gap=1.0, max_grad_norm=3.0)
+    assert guard.check(1, FINITE_METRICS, cfg) is None
+    assert guard.check(1, FINITE_METRICS, guard_config(max_energy_gap=0.4)).statistic == \
+        "energy_gap"
+    trip = guard.check(2, dict(FINITE_METRICS, energy_gap=-1.5), cfg)
+    assert (trip.statistic, trip.value) == ("energy_gap", -1.5)
+    assert "guard.max_energy_gap=1" in trip.reason
+    assert guard.check(3, dict(FINITE_METRICS, grad_norm_params=3.5), cfg).statistic == \
+        "grad_norm_params"
+    # Bounds of 0 are off.
+    assert guard.check(4, dict(FINITE_METRICS, energy_gap=1e9, grad_norm_params=1e9),
+                       guard_config()) is None
+    rows = [(1, FINITE_METRICS), (2, dict(FINITE_METRICS, loss=math.nan)),
+            (3, dict(FINITE_METRICS, energy_gap=math.inf))]
+    assert guard.first_trip(rows, cfg).step == 2
+
+
+def test_collapse_is_a_small_std_across_chains():
+    cfg = guard_config(collapse_std=1e-3)
+    assert not guard.collapsed(FINITE_METRICS, cfg)
+    assert guard.collapsed(dict(FINITE_METRICS, samples_chain_std=1e-5), cfg)
+
+
+def test_record_counts_rollbacks_scales_the_rate_and_survives_a_restart(tmp_path):
+    cfg = guard_config(max_rollbacks=2, lr_factor=0.25)
+    record = guard.Record.load(str(tmp_path))
+    assert (record.rollbacks, record.lr_scale) == (0, 1.0)
+    trip = guard.Trip(9, "loss", math.nan, "not finite")
+    first = record.rollback(trip, 6, cfg)
+    assert (first["event"], first["restored_step"], first["lr_scale"]) == ("rollback", 6, 0.25)
+    record.rollback(trip, 6, cfg)
+    record.save(str(tmp_path))
+    record = guard.Record.load(str(tmp_path))
+    assert (record.rollbacks, record.lr_scale) == (2, 0.0625)
+    stop = record.rollback(trip, 6, cfg)
+    assert stop["event"] == "stop" and record.rollbacks == 2
+    message = guard.stop_message(stop)
+    assert "between step 6 and step 9" in message and "loss = nan" in message
+    optim = default.get_config().optim
+    assert guard.scaled_optim(optim, 0.0625).learning_rate == optim.learning_rate * 0.0625
+    assert optim.learning_rate == 1e-4
+
+
+def poison_params_at(monkeypatch, step: int, times: int):
+    """Makes the parameters NaN right after update ``step``, the first ``times`` times it runs."""
+    real = train_step.make_train_step
+    fired = []
+
+    def make(*args, **kwargs):
+        update = real(*args, **kwargs)
+
+        def poisoned(state, batch):
+            state, metrics = update(state, batch)
+            if int(state.step) == step and len(fired) < times:
+                fired.append(step)
+                state = state.replace(params=jax.tree_util.tree_map(
+                    lambda p: p * jnp.nan, state.params))
+            return state, metrics
+        return poisoned
+
+    monkeypatch.setattr(train_step, "make_train_step", make)
+    return fired
+
+
+def small_config():
+    config = test_config.get_config()
+    config.training.num_steps = 6
+    config.training.sample_every = 6
+    return config
+
+
+def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, monkeypatch,
+                                                       caplog):
+    fired = poison_params_at(monkeypatch, step=3, times=1)
+    with caplog.at_level(logging.WARNING):
+        state = trainer.train_and_evaluate(small_config(), str(tmp_path), mesh=one_device,
+                                           progress=False)
+    assert fired == [3] and int(state.step) == 6
+    # NaN parameters after update 3 give a NaN loss in update 4; the last checkpoint is step 2.
+    assert "loss = nan at step 4 (not finite); rolled back to step 2" in caplog.text
+    rows = trainer.read_metrics(str(tmp_path))
+    events = [r for r in rows if "event" in r]
+    assert len(events) == 1
+    assert {k: events[0][k] for k in ("event", "statistic", "tripped_step", "restored_step",
+                                      "rollbacks", "lr_scale")} == dict(
+        event="rollback", statistic="loss", tripped_step=4, restored_step=2, rollbacks=1,
+        lr_scale=0.5)
+    updates = [r for r in rows if "event" not in r]
+    assert [r["step"] for r in updates] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(r["loss"]) for r in updates)
+    assert json.load(open(tmp_path / "guard.json")) == {"rollbacks": 1, "lr_scale": 0.5}
+    run = checkpointing.load_workdir(str(tmp_path))
+    assert run.step == 6
+    assert all(np.all(np.isfinite(p)) for p in jax.tree_util.tree_leaves(run.params))
+
+
+def test_training_stops_after_max_rollbacks_naming_window_and_statistic(tmp_path, one_device,
+                                                                        monkeypatch):
+    poison_params_at(monkeypatch, step=3, times=10)
+    config = small_config()
+    config.guard.max_rollbacks = 2
+    with pytest.raises(guard.DivergenceError,
+                       match=r"between step 2 and step 4: loss = nan \(not finite\), after 2 "):
+        trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
+    events = [r for r in trainer.read_metrics(str(tmp_path)) if "event" in r]
+    assert [e["event"] for e in events] == ["rollback", "rollback", "stop"]
+    assert [e["lr_scale"] for e in events] == [0.5, 0.25, 0.25]
+    ckpt = checkpointing.Checkpointer(str(tmp_path))
+    assert ckpt.all_steps() == [2]
+    ckpt.close()
