@@ -86,3 +86,18 @@ def test_toy2d_defaults_learn_the_eight_gaussians(tmp_path, one_device):
     nearest = np.round(angles / (np.pi / 4)).astype(int) % 8
     counts = np.bincount(nearest, minlength=8)
     assert counts.min() > 0.5 * len(x) / 8, counts
+
+
+def test_metrics_survive_a_kill_in_the_middle_of_a_row(tmp_path):
+    writer = trainer.MetricsWriter(str(tmp_path))
+    for step in (1, 2, 3):
+        writer.write(step, {"loss": float(step)})
+    writer.event(3, {"event": "rollback", "restored_step": 2})
+    with open(writer.path, "a") as f:
+        f.write('{"step": 4, "lo')  # the process died here
+    rows = trainer.read_metrics(str(tmp_path))
+    assert [r["step"] for r in rows] == [1, 2, 3, 3]
+    writer.truncate(2)  # as on resume from step 2: the event row stays, the torn row goes
+    assert [(r["step"], "event" in r) for r in trainer.read_metrics(str(tmp_path))] == [
+        (1, False), (2, False), (3, True)]
+    assert open(writer.path).read().endswith("\n")
