@@ -103,12 +103,14 @@ class Record:
 
 def stop_message(entry: dict) -> str:
     """What a ``stop`` entry means: the step window, the statistic, and what to do."""
+    kept = (f"The checkpoint at step {entry['restored_step']} is intact." if entry["restored_step"]
+            else "No checkpoint had been saved yet.")
     return (f"training diverged between step {entry['restored_step']} and step "
             f"{entry['tripped_step']}: {entry['statistic']} = {entry['value']:.4g} "
             f"({entry['reason']}), after {entry['rollbacks']} rollbacks to the last good "
-            f"checkpoint (learning rate scaled by {entry['lr_scale']:g}). The checkpoint at step "
-            f"{entry['restored_step']} is intact; lower optim.learning_rate, raise "
-            "guard.max_rollbacks or loosen the guard.* bounds before resuming.")
+            f"checkpoint (learning rate scaled by {entry['lr_scale']:g}). {kept} Lower "
+            "optim.learning_rate, raise guard.max_rollbacks or loosen the guard.* bounds before "
+            "resuming.")
 
 
 def scaled_optim(optim_config, lr_scale: float) -> ml_collections.ConfigDict:
