@@ -11,7 +11,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax import data, trainer
+from ebm_jax import data, script_flags, trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/toy2d.py.",
@@ -25,6 +25,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     trainer.quiet_library_logs()
+    script_flags.start_distributed_runtime()
     try:
         trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
     except data.DatasetNotPreparedError as e:

@@ -11,7 +11,8 @@ import jax
 import numpy as np
 from absl import logging
 
-from ebm_jax import checkpointing, data, models, parallel, plotting, sampler, train_step
+from ebm_jax import (checkpointing, data, distributed, models, parallel, plotting, sampler,
+                     train_step)
 
 
 class _OwnInfoOnly(std_logging.Filter):
@@ -27,12 +28,16 @@ def quiet_library_logs() -> None:
 
 
 class MetricsWriter:
-    """Appends one JSON object per line to ``workdir/metrics.jsonl``."""
+    """Appends one JSON object per line to ``workdir/metrics.jsonl``; in a multi-process run
+    only process 0 writes."""
 
     def __init__(self, workdir: str):
         self.path = os.path.join(workdir, "metrics.jsonl")
+        self.enabled = distributed.is_main_process()
 
     def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
         row = {"step": int(step)}
         row.update({k: float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()
                     for k, v in metrics.items()})
@@ -41,7 +46,7 @@ class MetricsWriter:
 
     def truncate(self, step: int) -> None:
         """Drops rows after ``step``: on resume they are logged again by the replayed steps."""
-        if not os.path.exists(self.path):
+        if not self.enabled or not os.path.exists(self.path):
             return
         rows = [r for r in read_metrics(os.path.dirname(self.path)) if r["step"] <= step]
         with open(self.path, "w") as f:
@@ -53,9 +58,12 @@ def read_metrics(workdir: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def write_samples_png(run_sampler, params, key, num: int, path: str, ds) -> np.ndarray:
-    x = np.asarray(jax.device_get(run_sampler(params, key, num).x))
-    plotting.save_samples(x, path, ds.is_image, ds.log_density, title=os.path.basename(path))
+def write_samples_png(run_sampler, params, key, num: int, path: str, ds, mesh) -> np.ndarray:
+    """Every process samples (the chains are split over all devices); process 0 draws."""
+    x = distributed.gather(run_sampler(params, key, parallel.round_up(num, mesh)).x)[:num]
+    if distributed.is_main_process():
+        plotting.save_samples(x, path, ds.is_image, ds.log_density,
+                              title=os.path.basename(path))
     return x
 
 
@@ -86,7 +94,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                  ds.shape, models.count_params(state.params), mesh.devices.size)
 
     update = train_step.make_train_step(model.energy, tx, config, ds.shape, mesh)
-    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape)
+    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape, mesh=mesh)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
     writer = MetricsWriter(workdir)
     writer.truncate(int(state.step))
@@ -95,12 +103,13 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
 
     start, total = int(state.step), int(t_cfg.num_steps)
     bar = None
-    if progress:
+    if progress and distributed.is_main_process():
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
     t_last, s_last = time.perf_counter(), start
     for step in range(start, total):
-        batch = ds.batch(step, t_cfg.batch_size, config.seed)
+        batch = ds.batch(step, t_cfg.batch_size, config.seed, jax.process_index(),
+                         jax.process_count())
         state, metrics = update(state, parallel.shard_batch(batch, mesh))
         done = step + 1
         if done % t_cfg.log_every == 0 or done == total:
@@ -121,7 +130,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
         if done % t_cfg.sample_every == 0 or done == total:
             write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, done),
                               t_cfg.num_plot_samples,
-                              os.path.join(sample_dir, f"step_{done:07d}.png"), ds)
+                              os.path.join(sample_dir, f"step_{done:07d}.png"), ds, mesh)
         if done % t_cfg.checkpoint_every == 0 or done == total:
             ckpt.save(state)
         if bar is not None:
