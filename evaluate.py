@@ -12,7 +12,7 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax import evaluation, trainer
+from ebm_jax import evaluation, script_flags, trainer
 
 FLAGS = flags.FLAGS
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
@@ -31,6 +31,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     trainer.quiet_library_logs()
+    script_flags.start_distributed_runtime()
     overrides = config_flags.get_override_values(FLAGS["config"])
     result = evaluation.evaluate(FLAGS.workdir, FLAGS.mode, num_samples=FLAGS.num_samples,
                                  seed=FLAGS.seed, step=FLAGS.step, overrides=overrides)

@@ -17,7 +17,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from configs import default
-from ebm_jax import cli, trainer
+from ebm_jax import cli, script_flags, trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/toy2d.py.",
@@ -32,6 +32,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     trainer.quiet_library_logs()
+    script_flags.start_distributed_runtime()
     sys.exit(cli.run_training(FLAGS.config, FLAGS.workdir, reference=default.get_config(),
                               progress=FLAGS.progress, verbose=FLAGS.verbose))
 

@@ -19,7 +19,7 @@ from absl import logging
 import ml_collections
 import orbax.checkpoint as ocp
 
-from ebm_jax import models, train_step
+from ebm_jax import distributed, models, parallel, train_step
 
 CONFIG_FILE = "config.json"
 META_FILE = "meta.json"
@@ -125,6 +125,9 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def write_run_files(workdir: str, config: ml_collections.ConfigDict, data_shape, is_image: bool):
+    """Writes config.json and meta.json; in a multi-process run only process 0 writes."""
+    if not distributed.is_main_process():
+        return
     os.makedirs(workdir, exist_ok=True)
     write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2))
     write_atomically(os.path.join(workdir, META_FILE), json.dumps(
@@ -142,12 +145,14 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 @dataclasses.dataclass
 class LoadedRun:
-    """A trained model: ``energy(params, x)`` is the negative energy."""
+    """A trained model: ``energy(params, x)`` is the negative energy. ``params`` are
+    replicated over ``mesh``, the devices that evaluation splits its chains over."""
     model: models.EnergyModel
     params: Any
     config: ml_collections.ConfigDict
     step: int
     is_image: bool
+    mesh: Any
 
     @property
     def energy(self):
@@ -158,17 +163,22 @@ class LoadedRun:
         return self.model.data_shape
 
 
-def load_workdir(workdir: str, step: int | None = None) -> LoadedRun:
-    """Loads the model, its params (latest checkpoint unless ``step``) and its config."""
+def load_workdir(workdir: str, step: int | None = None, mesh=None) -> LoadedRun:
+    """Loads the model, its params (latest checkpoint unless ``step``) and its config.
+
+    The params are replicated over ``mesh`` (by default all devices, of all processes)."""
     config = read_config(workdir)
     with open(os.path.join(workdir, META_FILE)) as f:
         meta = json.load(f)
     model = models.build_model(config.model, meta["data_shape"])
     tx = train_step.make_optimizer(config.optim, config.training.num_steps)
-    target = train_step.init_state(model.init(jax.random.key(0)), tx)
+    mesh = parallel.make_mesh() if mesh is None else mesh
+    init = jax.jit(lambda key: train_step.init_state(model.init(key), tx),
+                   out_shardings=parallel.replicated(mesh))
+    target = init(jax.random.key(0))
     ckpt = Checkpointer(workdir)
     try:
         state = ckpt.restore(target, step)
     finally:
         ckpt.close()
-    return LoadedRun(model, state.params, config, int(state.step), meta["is_image"])
+    return LoadedRun(model, state.params, config, int(state.step), meta["is_image"], mesh)

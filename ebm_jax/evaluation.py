@@ -5,16 +5,17 @@ exact protocol it used: K, s, sigma, p_0, number of samples, seed and checkpoint
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import dataclasses
+import tempfile
 from typing import Any, Callable
 
 import jax
 import ml_collections
 import numpy as np
 
-from ebm_jax import checkpointing, data, plotting, sampler, stats
+from ebm_jax import checkpointing, data, distributed, parallel, plotting, sampler, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +55,18 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
 
 def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
     """``num_samples`` fresh short-run samples, in batches; batch ``i`` uses
-    ``fold_in(key(seed), i)``."""
-    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape)
+    ``fold_in(key(seed), i)``.
+
+    Each batch is split over the devices of ``run.mesh`` (by default all devices of all
+    processes) and gathered, so every process returns the same samples, each drawn once."""
+    mesh = run.mesh
+    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape, mesh=mesh)
     key = jax.random.key(seed)
     out = []
     for i, start in enumerate(range(0, num_samples, batch_size)):
         n = min(batch_size, num_samples - start)
-        out.append(np.asarray(jax.device_get(
-            shape_sampler(run.params, jax.random.fold_in(key, i), n).x)))
+        x = shape_sampler(run.params, jax.random.fold_in(key, i), parallel.round_up(n, mesh)).x
+        out.append(distributed.gather(x)[:n])
     return np.concatenate(out, axis=0)
 
 
@@ -106,10 +111,17 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
     num_samples = int(num_samples or config.eval.num_samples)
     seed = int(config.eval.seed if seed is None else seed)
     out_dir = os.path.join(workdir, "eval")
-    os.makedirs(out_dir, exist_ok=True)
-    result = MODES[mode](run, config, out_dir, Request(num_samples, seed, options))
-    with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    request = Request(num_samples, seed, options)
+    if distributed.is_main_process():
+        os.makedirs(out_dir, exist_ok=True)
+        result = MODES[mode](run, config, out_dir, request)
+        with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
+            json.dump(result, f, indent=2)
+    else:
+        # Every process runs the mode, for its share of the collective computations; the
+        # files of the others are written to a scratch directory and dropped.
+        with tempfile.TemporaryDirectory() as scratch:
+            result = MODES[mode](run, config, scratch, request)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items())
     result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"
     return result

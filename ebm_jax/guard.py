@@ -15,7 +15,7 @@ import os
 
 import ml_collections
 
-from ebm_jax import checkpointing
+from ebm_jax import checkpointing, distributed
 
 GUARD_FILE = "guard.json"
 # Statistics that must stay finite: NaN or Inf in the loss, the samples or the parameters
@@ -83,6 +83,8 @@ class Record:
             return cls(**json.load(f))
 
     def save(self, workdir: str) -> None:
+        if not distributed.is_main_process():
+            return
         checkpointing.write_atomically(os.path.join(workdir, GUARD_FILE),
                                        json.dumps(dataclasses.asdict(self)))
 

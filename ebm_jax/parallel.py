@@ -34,11 +34,28 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(DATA_AXIS))
 
 
+def split_constraint(mesh: Mesh | None):
+    """``x -> x`` constrained to be split along the mesh's data axis; None without a mesh."""
+    if mesh is None:
+        return None
+    sharding = data_sharded(mesh)
+    return lambda x: jax.lax.with_sharding_constraint(x, sharding)
+
+
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     n = mesh.devices.size
     if batch_size % n:
         raise ValueError(f"training.batch_size={batch_size} is not divisible by the {n} devices "
                          f"in use; choose a multiple of {n}")
+
+
+def round_up(n: int, mesh: Mesh) -> int:
+    """The least multiple of the mesh's device count that is at least ``n``.
+
+    Padding a draw to it keeps the first ``n`` chains unchanged: with partitionable threefry a
+    random value depends on its flat index only, not on the array's length."""
+    d = mesh.devices.size
+    return -(-int(n) // d) * d
 
 
 def shard_batch(batch: np.ndarray, mesh: Mesh) -> jax.Array:

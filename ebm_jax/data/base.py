@@ -79,9 +79,29 @@ class Dataset:
         x_N = self._get_fn(indices_N.astype(np.int64))
         return np.asarray(x_N, dtype=np.float32).reshape((len(indices_N),) + self.shape)
 
-    def batch(self, step: int, batch_size: int, seed: int) -> np.ndarray:
-        """The batch of training step `step`: get(batch_indices(len(self), batch_size, step, seed))."""
-        return self.get(batch_indices(len(self), batch_size, step, seed))
+    def batch(self, step: int, batch_size: int, seed: int, process_index: int = 0,
+              process_count: int = 1) -> np.ndarray:
+        """This process's rows of the global batch of training step `step`.
+
+        The global batch is get(batch_indices(len(self), batch_size, step, seed)); process p of
+        P reads only its contiguous share, rows [p * batch_size / P, (p + 1) * batch_size / P),
+        so P processes together see exactly the batch one process would.
+        """
+        indices = batch_indices(len(self), batch_size, step, seed)
+        return self.get(indices[process_slice(batch_size, process_index, process_count)])
+
+
+def process_slice(global_size: int, process_index: int, process_count: int) -> slice:
+    """Process p's contiguous share of ``global_size`` rows: [p * n, (p + 1) * n), n = size / P.
+
+    It is the order in which ``jax.make_array_from_process_local_data`` lays the processes'
+    rows out over a mesh of ``jax.devices()``, whose devices are sorted by process.
+    """
+    if global_size % process_count:
+        raise ValueError(f"{global_size} rows cannot be split evenly over {process_count} "
+                         f"processes; choose a multiple of {process_count}.")
+    n = global_size // process_count
+    return slice(process_index * n, (process_index + 1) * n)
 
 
 def batch_indices(num_examples: int, batch_size: int, step: int, seed: int) -> np.ndarray:
