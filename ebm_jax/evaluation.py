@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ebm_jax import checkpointing, data, plotting, sampler, stats
+from ebm_jax import checkpointing, data, likelihood, plotting, sampler, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +90,7 @@ def evaluate_samples(run, config, out_dir: str, request: Request) -> dict:
 # ``evaluate`` writes the dict to ``out_dir/<mode>.json``.
 MODES: dict[str, Callable[..., dict]] = {
     "samples": evaluate_samples,
+    "bpd": likelihood.evaluate_bpd,
 }
 
 
