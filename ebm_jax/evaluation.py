@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ebm_jax import checkpointing, data, likelihood, plotting, sampler, stats
+from ebm_jax import ais, checkpointing, data, likelihood, plotting, sampler, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +91,7 @@ def evaluate_samples(run, config, out_dir: str, request: Request) -> dict:
 MODES: dict[str, Callable[..., dict]] = {
     "samples": evaluate_samples,
     "bpd": likelihood.evaluate_bpd,
+    "ais": ais.evaluate_ais,
 }
 
 

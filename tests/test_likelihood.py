@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from ebm_jax import checkpointing, evaluation, flow, likelihood, models, train_step
+from ebm_jax import evaluation, flow, likelihood
 
 
 def gaussian_energy(a):
@@ -102,23 +102,6 @@ def test_levels_and_held_out_digits():
     from sklearn.datasets import load_digits
     x = likelihood.load_images(config, "test", 4)
     np.testing.assert_allclose(x[..., 0], load_digits().images[1500:1504] / 8 - 1)
-
-
-@pytest.fixture(scope="module")
-def gelu_workdir(tmp_path_factory):
-    """An untrained GELU workdir: the likelihood only needs some smooth energy."""
-    path = str(tmp_path_factory.mktemp("gelu_run"))
-    config = test_config.get_config()
-    config.model.activation = "gelu"
-    config.data.max_examples = 1500
-    config.sampling.num_steps = 3
-    model = models.build_model(config.model, (8, 8, 1))
-    tx = train_step.make_optimizer(config.optim, config.training.num_steps)
-    checkpointing.write_run_files(path, config, (8, 8, 1), True)
-    ckpt = checkpointing.Checkpointer(path)
-    ckpt.save(train_step.init_state(model.init(jax.random.key(0)), tx))
-    ckpt.close()
-    return path
 
 
 @pytest.mark.usefixtures("quick_compile")
