@@ -55,9 +55,13 @@ def flow_map(energy_fn: Callable[[Array], Array], z: Array, *, num_steps: int,
 
 def flow_kwargs(sampling_config) -> dict:
     """The keyword arguments of ``invert`` held in a config's ``sampling`` block: K, s and the
-    prior p_0 of the sampler (its noise sigma is dropped: the flow is noise-free)."""
+    prior p_0 of the sampler (its noise sigma is dropped: the flow is noise-free).
+
+    The loop stays rolled unless ``sampling.unroll`` is set: unrolled K steps inside the
+    inversion's own loop would make the compile time grow with K."""
     kwargs = sampler.sampling_kwargs(sampling_config)
     kwargs.pop("noise_std")
+    kwargs["unroll"] = int(sampling_config.get("unroll", 0)) or 1
     return dict(num_steps=int(sampling_config.num_steps), **kwargs)
 
 

@@ -78,3 +78,4 @@ def test_flow_kwargs_come_from_the_sampling_config():
     assert kw["num_steps"] == cfg.num_steps and kw["step_size"] == cfg.step_size
     assert (kw["init_low"], kw["init_high"]) == (cfg.init_low, cfg.init_high)
     assert "noise_std" not in kw
+    assert kw["unroll"] == 1   # rolled: the inversion loops over it again

@@ -120,3 +120,17 @@ def test_bpd_mode_writes_per_image_parts(gelu_workdir):
                                np.array(parts["logdet"]) - np.array(parts["log_p0"]), rtol=1e-5)
     assert result["stats"]["out_of_support"] == sum(np.array(parts["at_boundary"]) > 0)
     assert result["stats"]["bpd"] == pytest.approx(np.mean(parts["bpd"]))
+
+
+def test_gaussian_baseline_is_the_multivariate_normal_log_density():
+    from scipy import stats
+    rng = np.random.default_rng(0)
+    levels = 17
+    train = rng.integers(0, levels, (500, 5)) / 8.0 - 1
+    test = rng.integers(0, levels, (7, 5)) / 8.0 - 1
+    bpd = likelihood.gaussian_bpd(train, test, levels, seed=3)
+    rng = np.random.default_rng(3)
+    train_y = train + rng.random(train.shape) / 8
+    test_y = test + rng.random(test.shape) / 8
+    log_p = stats.multivariate_normal(train_y.mean(0), np.cov(train_y.T, bias=True)).logpdf(test_y)
+    np.testing.assert_allclose(bpd, -log_p / (5 * np.log(2)) + 3, rtol=1e-6)
