@@ -7,8 +7,10 @@ first 1,500 digits; the remaining 297 are the ``test`` split of ``--mode=bpd``.
 
 Run:    python train.py --config=configs/digits_gelu.py --workdir=runs/digits_gelu
         python evaluate.py --mode=bpd --workdir=runs/digits_gelu --num_images=16 --split=test
-Expect: see the bits/dim figures in the README's likelihood section (digits hold 17 levels,
-        so bits/dim are counted on that grid; log2(17) = 4.09 is the uniform model's value).
+Expect: after 200 of the 2,000 updates (21 minutes on 2 busy CPU cores, measured), 3.10
+        bits/dim on 16 test digits with the exact log-det (6 minutes), against 2.86 for a
+        full-covariance Gaussian; digits hold 17 levels, and log2(17) = 4.09 is the uniform
+        model's value. The full 2,000 updates have not been measured.
 """
 from configs import digits
 
