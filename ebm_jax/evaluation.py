@@ -15,7 +15,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from ebm_jax import checkpointing, data, distributed, parallel, plotting, sampler, stats
+from ebm_jax import (ais, checkpointing, data, distributed, likelihood, parallel, plotting,
+                     sampler, stats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,8 @@ def evaluate_samples(run, config, out_dir: str, request: Request) -> dict:
 # ``evaluate`` writes the dict to ``out_dir/<mode>.json``.
 MODES: dict[str, Callable[..., dict]] = {
     "samples": evaluate_samples,
+    "bpd": likelihood.evaluate_bpd,
+    "ais": ais.evaluate_ais,
 }
 
 

@@ -7,9 +7,41 @@ import os
 import sys
 
 import jax
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 jax.config.update("jax_num_cpu_devices", 8)
+
+
+@pytest.fixture
+def quick_compile():
+    """Switches off most XLA optimisations for a test that compiles many small programs and runs
+    them briefly, where compiling would dominate its time."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
+@pytest.fixture(scope="module")
+def gelu_workdir(tmp_path_factory):
+    """An untrained digits workdir with a GELU energy (nf=8, K=3) whose training keeps the
+    digits after the first 1,500 out; likelihoods need only some smooth energy."""
+    from configs import test as test_config
+    from ebm_jax import checkpointing, models, train_step
+
+    path = str(tmp_path_factory.mktemp("gelu_run"))
+    config = test_config.get_config()
+    config.model.activation = "gelu"
+    config.data.max_examples = 1500
+    config.sampling.num_steps = 3
+    model = models.build_model(config.model, (8, 8, 1))
+    tx = train_step.make_optimizer(config.optim, config.training.num_steps)
+    checkpointing.write_run_files(path, config, (8, 8, 1), True)
+    ckpt = checkpointing.Checkpointer(path)
+    ckpt.save(train_step.init_state(model.init(jax.random.key(0)), tx))
+    ckpt.close()
+    return path

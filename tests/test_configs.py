@@ -11,7 +11,8 @@ from tests.conftest import ROOT
 NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not p.endswith("__init__.py"))
 SHAPES = {"toy2d": (2,), "toy1d": (1,), "digits": (8, 8, 1), "test": (8, 8, 1),
-          "cifar10": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3)}
+          "cifar10": (32, 32, 3), "digits_gelu": (8, 8, 1),
+          "cifar10_gelu": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3)}
 
 
 def test_every_config_is_listed():
