@@ -85,8 +85,10 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     logging.info("%s: %d examples of shape %s; %d parameters; %d devices", ds.name, len(ds),
                  ds.shape, models.count_params(state.params), mesh.devices.size)
 
-    update = train_step.make_train_step(model.energy, tx, config, ds.shape, mesh)
-    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape)
+    update = train_step.make_train_step(model.energy, tx, config, ds.shape, mesh,
+                                        input_grad=model.input_grad)
+    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape,
+                                       input_grad=model.input_grad)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
     writer = MetricsWriter(workdir)
     writer.truncate(int(state.step))
