@@ -60,9 +60,10 @@ def forward_flops(image_size: int, nf: int, channels: int = 3) -> int:
 class Ours:
     """The learning update and the sampler of ebm_jax at one setting."""
 
-    def __init__(self, image_size, nf, batch, steps, langevin_steps, precision):
+    def __init__(self, image_size, nf, batch, steps, langevin_steps, precision, unroll):
         config = default.get_config()
         config.model.nf, config.sampling.num_steps = nf, steps
+        config.sampling.unroll = unroll
         config.training.batch_size = batch
         self.shape = (image_size, image_size, 3)
         self.model = models.build_model(config.model, self.shape)
@@ -173,14 +174,14 @@ def missing_case(case: str) -> str | None:
 
 def run_setting(a, image_size: int, nf: int, precision: str, emit):
     head = {"image_size": image_size, "nf": nf, "batch": a.batch, "K": a.steps,
-            "precision": precision, "device": jax.devices()[0].device_kind,
+            "precision": precision, "unroll": a.unroll, "device": jax.devices()[0].device_kind,
             "jax": jax.__version__}
     cases = [c for c in a.cases.split(",") if c]
     for case in cases:
         reason = missing_case(case)
         if reason:
             emit({"case": case, **head, "skipped": reason})
-    ours = Ours(image_size, nf, a.batch, a.steps, a.langevin_steps, precision)
+    ours = Ours(image_size, nf, a.batch, a.steps, a.langevin_steps, precision, a.unroll)
     ref = None
     if os.path.exists(a.torch_reference):
         ref = Reference(a.torch_reference, image_size, nf, a.batch, a.steps, a.langevin_steps,
@@ -245,6 +246,8 @@ def main():
     p.add_argument("--matmul", default="fp32",
                    help="ours' matmul precisions, comma-separated: fp32, tf32, bf16 "
                         "(the chain state and the update stay float32)")
+    p.add_argument("--unroll", type=int, default=0,
+                   help="sampling.unroll of ours: 0 the config default, 1 a rolled loop")
     p.add_argument("--torch_reference", default=REFERENCE)
     a = p.parse_args()
     if a.device and jax.default_backend() != "gpu":
