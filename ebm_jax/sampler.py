@@ -171,30 +171,32 @@ def short_run(energy_fn: Callable[[Array], Array], key: Array, shape: Sequence[i
                     **langevin_kwargs)
 
 
-def default_unroll(backend: str | None = None) -> int | bool:
+def default_unroll(backend: str | None = None, grad_given: bool = False) -> int | bool:
     """The loop unrolling that is fastest where we measured it.
 
-    On the CPU (XLA:CPU, jax 0.10), a rolled loop of gradient steps of the ConvNet keeps the
+    On the CPU (XLA:CPU, jax 0.10), a rolled loop over ``jax.grad`` of the ConvNet keeps the
     loop-invariant kernel transforms of the input-gradient convolutions inside the loop and
     misses the fast convolution path: 750 ms per step at 32x32, nf=64, batch 64, against 304 ms
-    fully unrolled, and unrolling K=100 steps compiles in about 2 s. Elsewhere the loop stays
-    rolled, which keeps compile time and program size independent of K.
+    fully unrolled, and unrolling K=100 steps compiles in about 2 s. A given gradient
+    (``grad_given``, such as ``EnergyModel.input_grad``, whose weight transforms sit outside
+    the loop) and other backends keep the loop rolled, so compile time and program size do
+    not grow with K.
     """
     backend = backend or jax.default_backend()
-    return True if backend == "cpu" else 1
+    return True if backend == "cpu" and not grad_given else 1
 
 
-def sampling_kwargs(sampling_config) -> dict:
+def sampling_kwargs(sampling_config, grad_given: bool = False) -> dict:
     """The keyword arguments of ``short_run`` held in a config's ``sampling`` block.
 
-    ``unroll``: 0 picks ``default_unroll()``, 1 keeps the loop rolled, n > 1 unrolls n steps,
-    and a value of K or more unrolls it whole."""
+    ``unroll``: 0 picks ``default_unroll(grad_given=grad_given)``, 1 keeps the loop rolled,
+    n > 1 unrolls n steps, and a value of K or more unrolls it whole."""
     c = sampling_config
     unroll = int(c.get("unroll", 0))
     return dict(step_size=float(c.step_size), noise_std=float(c.noise_std),
                 init=c.get("init", "uniform"), init_low=float(c.get("init_low", -1.0)),
                 init_high=float(c.get("init_high", 1.0)), init_std=float(c.get("init_std", 1.0)),
-                unroll=unroll if unroll > 0 else default_unroll())
+                unroll=unroll if unroll > 0 else default_unroll(grad_given=grad_given))
 
 
 def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
@@ -203,7 +205,7 @@ def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
     """Returns ``sample(params, key, num_samples) -> ChainResult``, jit-compiled, with the K, s,
     sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``;
     ``input_grad(params)``, if given, is the chain's ``grad_fn`` (``EnergyModel.input_grad``)."""
-    kwargs = sampling_kwargs(sampling_config)
+    kwargs = sampling_kwargs(sampling_config, grad_given=input_grad is not None)
     num_steps = int(sampling_config.num_steps)
 
     def sample(params, key, num_samples: int) -> ChainResult:

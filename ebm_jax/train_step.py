@@ -109,7 +109,7 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
     num_steps = int(s_cfg.num_steps)
     num_steps_max = int(s_cfg.get("num_steps_max", 0) or 0)
     dynamic = num_steps_max > num_steps
-    sample_kwargs = sampler.sampling_kwargs(s_cfg)
+    sample_kwargs = sampler.sampling_kwargs(s_cfg, grad_given=input_grad is not None)
     data_noise_std = float(t_cfg.data_noise_std)
     seed = int(config.seed)
     constrain = None

@@ -164,3 +164,13 @@ def test_the_conv_energy_fast_gradient_chain_equals_a_plain_autodiff_loop(activa
     assert float(jnp.max(jnp.abs(x - x0))) > 0.02
     np.testing.assert_allclose(out.x, x, rtol=0, atol=1e-5)
     np.testing.assert_allclose(out.grad_norm, jnp.mean(jnp.stack(norms)), rtol=1e-4)
+
+
+def test_default_unroll_keeps_the_loop_rolled_for_a_given_gradient_and_off_the_cpu():
+    assert sampler.default_unroll("cpu") is True
+    assert sampler.default_unroll("cpu", grad_given=True) == 1
+    assert sampler.default_unroll("gpu") == 1
+    cfg = ml_collections.ConfigDict(dict(step_size=1.0, noise_std=0.01, unroll=0))
+    assert sampler.sampling_kwargs(cfg, grad_given=True)["unroll"] == 1
+    cfg.unroll = 5
+    assert sampler.sampling_kwargs(cfg, grad_given=True)["unroll"] == 5
