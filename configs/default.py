@@ -41,7 +41,7 @@ def get_config():
     sampling.init_low = -1.0
     sampling.init_high = 1.0
     sampling.init_std = 1.0
-    sampling.unroll = 0         # scan unrolling: 0 auto (whole loop on CPU, rolled elsewhere)
+    sampling.unroll = 0         # scan unrolling: 0 auto (sampler.default_unroll), 1 rolled
 
     config.training = training = ml_collections.ConfigDict()
     training.num_steps = 100000

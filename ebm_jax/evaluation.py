@@ -61,7 +61,8 @@ def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 102
     Each batch is split over the devices of ``run.mesh`` (by default all devices of all
     processes) and gathered, so every process returns the same samples, each drawn once."""
     mesh = run.mesh
-    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape, mesh=mesh)
+    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape, mesh=mesh,
+                                         input_grad=run.model.input_grad)
     key = jax.random.key(seed)
     out = []
     for i, start in enumerate(range(0, num_samples, batch_size)):

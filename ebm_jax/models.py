@@ -19,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ebm_jax import conv_grad
+
 Array = jax.Array
 EnergyFn = Callable[..., Array]
 
@@ -129,6 +131,19 @@ class EnergyModel:
             return module.apply({"params": params}, x)
 
         return energy
+
+    def input_grad(self, params, dtype=None) -> Callable[[Array], Array]:
+        """``x_B... -> grad_x sum_B f(params, x)``, the sampler's gradient.
+
+        For ``ConvEnergy`` it is ``conv_grad``'s matrix-product form, whose weight transforms
+        run here, once: call this outside the sampler's loop. ``dtype`` (e.g. bfloat16) is its
+        matrix-product operand type. Other modules get ``jax.grad`` of the energy.
+        """
+        if isinstance(self.module, ConvEnergy):
+            act = get_activation(self.module.activation, self.module.leaky_slope)
+            return conv_grad.make_input_grad(act, dtype)(params)
+        energy = self.energy
+        return jax.grad(lambda x: jnp.sum(energy(params, x)))
 
 
 def build_model(model_config, data_shape: Sequence[int]) -> EnergyModel:

@@ -67,7 +67,8 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
              noise: Array | None = None,
              snapshot_steps: Sequence[int] = (), return_path: bool = False,
              constrain: Callable[[Array], Array] | None = None,
-             unroll: int | bool = 1) -> ChainResult:
+             unroll: int | bool = 1,
+             grad_fn: Callable[[Array], Array] | None = None) -> ChainResult:
     """Runs K steps of x <- x + s * grad f(x) + sigma * eps from ``x0``.
 
     Args:
@@ -90,6 +91,8 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
       return_path: keep all K + 1 states (memory grows with K).
       constrain: applied to every state, e.g. a sharding constraint; it must not change values.
       unroll: ``jax.lax.scan``'s unroll (True: the whole loop). See ``default_unroll``.
+      grad_fn: ``x -> grad_x sum_B f(x)`` in place of ``jax.grad`` of ``energy_fn``, such as
+        ``EnergyModel.input_grad(params)``, which computes the same faster.
 
     Returns:
       A ChainResult. The chain is differentiable like any JAX code; to keep gradients from
@@ -109,7 +112,7 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
     if any(s < 0 or s > length for s in keep):
         raise ValueError(f"snapshot_steps must lie in [0, {length}], got {keep}")
     constrain = constrain or (lambda x: x)
-    grad_fn = jax.grad(lambda x: jnp.sum(energy_fn(x)))
+    grad_fn = grad_fn or jax.grad(lambda x: jnp.sum(energy_fn(x)))
     batch_axes = tuple(range(1, x0.ndim))
 
     def step(x, k, eps):
@@ -170,45 +173,52 @@ def short_run(energy_fn: Callable[[Array], Array], key: Array, shape: Sequence[i
                     **langevin_kwargs)
 
 
-def default_unroll(backend: str | None = None) -> int | bool:
+def default_unroll(backend: str | None = None, grad_given: bool = False) -> int | bool:
     """The loop unrolling that is fastest where we measured it.
 
-    On the CPU (XLA:CPU, jax 0.10), a rolled loop of gradient steps of the ConvNet keeps the
+    On the CPU (XLA:CPU, jax 0.10), a rolled loop over ``jax.grad`` of the ConvNet keeps the
     loop-invariant kernel transforms of the input-gradient convolutions inside the loop and
     misses the fast convolution path: 750 ms per step at 32x32, nf=64, batch 64, against 304 ms
-    fully unrolled, and unrolling K=100 steps compiles in about 2 s. Elsewhere the loop stays
-    rolled, which keeps compile time and program size independent of K.
+    fully unrolled, and unrolling K=100 steps compiles in about 2 s. A given gradient
+    (``grad_given``, such as ``EnergyModel.input_grad``, whose weight transforms sit outside
+    the loop) and other backends keep the loop rolled, so compile time and program size do
+    not grow with K.
     """
     backend = backend or jax.default_backend()
-    return True if backend == "cpu" else 1
+    return True if backend == "cpu" and not grad_given else 1
 
 
-def sampling_kwargs(sampling_config) -> dict:
+def sampling_kwargs(sampling_config, grad_given: bool = False) -> dict:
     """The keyword arguments of ``short_run`` held in a config's ``sampling`` block.
 
-    ``unroll``: 0 picks ``default_unroll()``, 1 keeps the loop rolled, n > 1 unrolls n steps,
-    and a value of K or more unrolls it whole."""
+    ``unroll``: 0 picks ``default_unroll(grad_given=grad_given)``, 1 keeps the loop rolled,
+    n > 1 unrolls n steps, and a value of K or more unrolls it whole."""
     c = sampling_config
     unroll = int(c.get("unroll", 0))
     return dict(step_size=float(c.step_size), noise_std=float(c.noise_std),
                 init=c.get("init", "uniform"), init_low=float(c.get("init_low", -1.0)),
                 init_high=float(c.get("init_high", 1.0)), init_std=float(c.get("init_std", 1.0)),
-                unroll=unroll if unroll > 0 else default_unroll())
+                unroll=unroll if unroll > 0 else default_unroll(grad_given=grad_given))
 
 
 def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
-                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = (), mesh=None):
+                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = (),
+                 input_grad: Callable[[object], Callable[[Array], Array]] | None = None,
+                 mesh=None):
     """Returns ``sample(params, key, num_samples) -> ChainResult``, jit-compiled, with the K, s,
-    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``.
+    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``;
+    ``input_grad(params)``, if given, is the chain's ``grad_fn`` (``EnergyModel.input_grad``).
 
     With a ``mesh`` (``parallel.make_mesh``) the chains are split over its devices, across all
     processes; ``num_samples`` must then be a multiple of the device count."""
-    kwargs = sampling_kwargs(sampling_config)
+    kwargs = sampling_kwargs(sampling_config, grad_given=input_grad is not None)
     num_steps = int(sampling_config.num_steps)
     constrain = parallel.split_constraint(mesh)
 
     def sample(params, key, num_samples: int) -> ChainResult:
+        grad_fn = None if input_grad is None else input_grad(params)
         return short_run(lambda x: energy(params, x), key, (num_samples,) + tuple(data_shape),
-                         num_steps, snapshot_steps=snapshot_steps, constrain=constrain, **kwargs)
+                         num_steps, snapshot_steps=snapshot_steps, grad_fn=grad_fn,
+                         constrain=constrain, **kwargs)
 
     return jax.jit(sample, static_argnums=2)

@@ -94,8 +94,12 @@ def step_key(seed: int | Array, step: Array) -> Array:
 
 
 def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTransformation,
-                    config, data_shape: Sequence[int], mesh: Mesh | None = None):
+                    config, data_shape: Sequence[int], mesh: Mesh | None = None, *,
+                    input_grad: Callable[[Any], Callable[[Array], Array]] | None = None):
     """Returns ``train_step(state, data_B...) -> (state, metrics)``, jit-compiled.
+
+    ``input_grad(params)``, if given, is the chains' gradient ``x -> grad_x sum_B f(x)``
+    (``EnergyModel.input_grad``); by default the sampler takes ``jax.grad`` of ``energy``.
 
     Update ``t`` uses ``k_t = step_key(config.seed, t)``; its chains use ``fold_in(k_t, 0)``,
     the data noise ``fold_in(k_t, 1)`` and the dynamic K ``fold_in(k_t, 2)``. With a mesh,
@@ -105,7 +109,7 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
     num_steps = int(s_cfg.num_steps)
     num_steps_max = int(s_cfg.get("num_steps_max", 0) or 0)
     dynamic = num_steps_max > num_steps
-    sample_kwargs = sampler.sampling_kwargs(s_cfg)
+    sample_kwargs = sampler.sampling_kwargs(s_cfg, grad_given=input_grad is not None)
     data_noise_std = float(t_cfg.data_noise_std)
     seed = int(config.seed)
     constrain = parallel.split_constraint(mesh)
@@ -120,8 +124,10 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
         else:
             k_kwargs = dict(num_steps=num_steps)
         frozen = jax.lax.stop_gradient(state.params)
+        grad_fn = None if input_grad is None else input_grad(frozen)
         chains = sampler.short_run(lambda x: energy(frozen, x), jax.random.fold_in(key, 0),
-                                   batch_shape, constrain=constrain, **k_kwargs, **sample_kwargs)
+                                   batch_shape, constrain=constrain, grad_fn=grad_fn,
+                                   **k_kwargs, **sample_kwargs)
         y = jax.lax.stop_gradient(chains.x)
         x = data + data_noise_std * jax.random.normal(jax.random.fold_in(key, 1), data.shape,
                                                       data.dtype)

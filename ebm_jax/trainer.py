@@ -158,7 +158,8 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
 
     def compile_update(lr_scale: float):
         tx = train_step.make_optimizer(guard.scaled_optim(config.optim, lr_scale), t_cfg.num_steps)
-        return tx, train_step.make_train_step(model.energy, tx, config, ds.shape, mesh)
+        return tx, train_step.make_train_step(model.energy, tx, config, ds.shape, mesh,
+                                              input_grad=model.input_grad)
 
     tx, update = compile_update(record.lr_scale)
     init = jax.jit(lambda key: train_step.init_state(model.init(key), tx),
@@ -172,7 +173,8 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     logging.info("%s: %d examples of shape %s; %d parameters; %d devices", ds.name, len(ds),
                  ds.shape, models.count_params(state.params), mesh.devices.size)
 
-    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape, mesh=mesh)
+    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape, mesh=mesh,
+                                       input_grad=model.input_grad)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
     writer = MetricsWriter(workdir)
     writer.truncate(int(state.step))

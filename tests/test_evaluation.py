@@ -40,7 +40,8 @@ def test_samples_are_fresh_short_run_chains_with_a_fixed_seed(workdir):
     # They are exactly what the public sampler gives from that seed (batch 0 key).
     run = checkpointing.load_workdir(workdir)
     from ebm_jax import sampler
-    ref = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape)(
+    ref = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape,
+                               input_grad=run.model.input_grad)(
         run.params, jax.random.fold_in(jax.random.key(11), 0), 6).x
     np.testing.assert_allclose(a, ref, rtol=1e-6)
 

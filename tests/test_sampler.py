@@ -142,3 +142,35 @@ def test_explicit_noise_must_match_the_loop():
     with pytest.raises(ValueError, match="noise"):
         sampler.langevin(quadratic(1.0, jnp.zeros(2)), jnp.zeros((3, 2)), None, 4,
                          noise=jnp.zeros((3, 3, 2)))
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "gelu"])
+def test_the_conv_energy_fast_gradient_chain_equals_a_plain_autodiff_loop(activation):
+    from ebm_jax import models
+    config = ml_collections.ConfigDict(dict(name="conv", nf=8, activation=activation))
+    model = models.build_model(config, (8, 8, 1))
+    params = model.init(jax.random.key(0))
+    energy_fn = lambda x: model.energy(params, x)
+    key, s, sigma = jax.random.key(5), 0.5, 0.01
+    x0 = sampler.init_chains(jax.random.key(1), (4, 8, 8, 1))
+    out = jax.jit(lambda x0: sampler.langevin(energy_fn, x0, key, 6, s, sigma, unroll=1,
+                                              grad_fn=model.input_grad(params)))(x0)
+    grad = jax.grad(lambda x: jnp.sum(energy_fn(x)))
+    x, norms = x0, []
+    for k in range(6):
+        g = grad(x)
+        norms.append(jnp.mean(jnp.linalg.norm(g.reshape(4, -1), axis=1)))
+        x = x + s * g + sigma * jax.random.normal(jax.random.fold_in(key, k), x.shape)
+    assert float(jnp.max(jnp.abs(x - x0))) > 0.02
+    np.testing.assert_allclose(out.x, x, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out.grad_norm, jnp.mean(jnp.stack(norms)), rtol=1e-4)
+
+
+def test_default_unroll_keeps_the_loop_rolled_for_a_given_gradient_and_off_the_cpu():
+    assert sampler.default_unroll("cpu") is True
+    assert sampler.default_unroll("cpu", grad_given=True) == 1
+    assert sampler.default_unroll("gpu") == 1
+    cfg = ml_collections.ConfigDict(dict(step_size=1.0, noise_std=0.01, unroll=0))
+    assert sampler.sampling_kwargs(cfg, grad_given=True)["unroll"] == 1
+    cfg.unroll = 5
+    assert sampler.sampling_kwargs(cfg, grad_given=True)["unroll"] == 5

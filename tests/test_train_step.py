@@ -33,9 +33,11 @@ GOLDEN = {
 }
 
 
-def test_golden_values_after_one_train_step():
+@pytest.mark.parametrize("fast_grad", [False, True])
+def test_golden_values_after_one_train_step(fast_grad):
     config, model, tx, state, batch = setup()
-    update = train_step.make_train_step(model.energy, tx, config, SHAPE)
+    update = train_step.make_train_step(model.energy, tx, config, SHAPE,
+                                        input_grad=model.input_grad if fast_grad else None)
     new_state, metrics = update(state, batch)
     leaves = jax.tree_util.tree_leaves(new_state.params)
     got = {

@@ -1,0 +1,118 @@
+"""The input gradient grad_x sum_B f(x) of ``ConvEnergy``, written as matrix products.
+
+The Langevin sampler needs this gradient K times with the same parameters. ``jax.grad`` of the
+energy gives convolutions whose kernels are flipped and transposed at every call, and on the
+CPU a loop over them misses the fast convolution path. Here:
+
+- the parameter-side transforms (kernel layouts) are done once, in ``prepare``, outside the
+  sampler's loop;
+- each 4x4 stride-2 convolution (padding 1) becomes a 2x2 stride-1 convolution over the
+  space-to-depth (by 2) of its padded input, that is one matrix product of the four shifted
+  blocks against a (16 C, O) matrix; its input gradient is one product against the transposed
+  matrix followed by four shifted additions.
+
+Everything is plain ``jax.numpy``: forward-mode (``jax.jvp``, ``jax.jacfwd``) and reverse-mode
+differentiation through the gradient work as through ``jax.grad``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+_NHWC = ("NHWC", "HWIO", "NHWC")
+_SHIFTS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def space_to_depth(x_BHWC: Array) -> Array:
+    """(B, H, W, C) -> (B, H/2, W/2, 4C), channels ordered (row parity, column parity, c)."""
+    b, h, w, c = x_BHWC.shape
+    x = x_BHWC.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, h // 2, w // 2, 4 * c)
+
+
+def depth_to_space(x_BhwD: Array) -> Array:
+    """The inverse of ``space_to_depth``."""
+    b, h, w, d = x_BhwD.shape
+    x = x_BhwD.reshape(b, h, w, 2, 2, d // 4).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, 2 * h, 2 * w, d // 4)
+
+
+def down_matrix(kernel_44CO: Array) -> Array:
+    """A 4x4 HWIO kernel as the (16 C, O) matrix acting on the four shifted space-to-depth
+    blocks; rows ordered (block row a, block column b, row parity, column parity, c), kernel
+    tap (2a + row parity, 2b + column parity)."""
+    c, o = kernel_44CO.shape[2:]
+    k = kernel_44CO.reshape(2, 2, 2, 2, c, o).transpose(0, 2, 1, 3, 4, 5)
+    return k.reshape(16 * c, o)
+
+
+def prepare(params, dtype=None) -> dict:
+    """The parameter-side transforms of ``input_grad``; depends on the parameters only.
+
+    ``dtype`` (e.g. ``jnp.bfloat16``) sets the operand type of the matrix products and
+    convolutions; they accumulate in float32 and everything else stays float32.
+    """
+    cast = (lambda a: a) if dtype is None else (lambda a: a.astype(dtype))
+    k_in = params["conv_in"]["kernel"]
+    weights = {"in": cast(k_in), "in_bias": params["conv_in"]["bias"],
+               "in_t": cast(jnp.flip(k_in, (0, 1)).transpose(0, 1, 3, 2)),
+               "head": params["head"]["kernel"][..., 0], "down": []}
+    i = 0
+    while f"down{i}" in params:
+        m = down_matrix(params[f"down{i}"]["kernel"])
+        weights["down"].append((cast(m), cast(m.T), params[f"down{i}"]["bias"]))
+        i += 1
+    return weights
+
+
+def _dot(a: Array, b: Array) -> Array:
+    return jnp.matmul(a.astype(b.dtype), b, preferred_element_type=jnp.float32)
+
+
+def _conv(x_BHWC: Array, kernel: Array) -> Array:
+    return jax.lax.conv_general_dilated(x_BHWC.astype(kernel.dtype), kernel, (1, 1),
+                                        ((1, 1), (1, 1)), dimension_numbers=_NHWC,
+                                        preferred_element_type=jnp.float32)
+
+
+def _down(h_BHWC: Array, matrix: Array, bias: Array) -> Array:
+    s = space_to_depth(jnp.pad(h_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0))))
+    h, w = s.shape[1] - 1, s.shape[2] - 1
+    blocks = jnp.concatenate([s[:, a:a + h, b:b + w] for a, b in _SHIFTS], axis=-1)
+    return _dot(blocks, matrix) + bias
+
+
+def _down_input_grad(g_BhwO: Array, matrix_t: Array) -> Array:
+    b, h, w, _ = g_BhwO.shape
+    p = _dot(g_BhwO, matrix_t).reshape(b, h, w, 4, -1)
+    s = sum(jnp.pad(p[:, :, :, i], ((0, 0), (a, 1 - a), (c, 1 - c), (0, 0)))
+            for i, (a, c) in enumerate(_SHIFTS))
+    return depth_to_space(s)[:, 1:-1, 1:-1]
+
+
+def input_grad(weights: dict, x_BHWC: Array, act: Callable[[Array], Array]) -> Array:
+    """grad_x sum_B f(x) for the ConvEnergy whose ``prepare``d weights are given."""
+    z = _conv(x_BHWC, weights["in"]) + weights["in_bias"]
+    pre = [z]
+    for matrix, _, bias in weights["down"]:
+        z = _down(act(z), matrix, bias)
+        pre.append(z)
+    # The head is a 4x4 valid convolution over the 4x4 map: f is linear in its input.
+    g = jnp.broadcast_to(weights["head"], z.shape)
+    for (_, matrix_t, _), z in zip(weights["down"][::-1], pre[:0:-1]):
+        g = _down_input_grad(jax.vjp(act, z)[1](g)[0], matrix_t)
+    return _conv(jax.vjp(act, pre[0])[1](g)[0], weights["in_t"]).astype(x_BHWC.dtype)
+
+
+def make_input_grad(act: Callable[[Array], Array], dtype=None):
+    """Returns ``input_grad_for(params) -> (x_BHWC -> grad_x sum_B f(params, x))``; the weight
+    transforms run when ``input_grad_for`` is called, so call it outside the sampler's loop."""
+
+    def input_grad_for(params) -> Callable[[Array], Array]:
+        weights = prepare(params, dtype)
+        return lambda x_BHWC: input_grad(weights, x_BHWC, act)
+
+    return input_grad_for

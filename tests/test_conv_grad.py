@@ -1,0 +1,67 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from ebm_jax import conv_grad, models
+
+
+def build(size, nf, channels, activation):
+    config = ml_collections.ConfigDict(dict(name="conv", nf=nf, activation=activation))
+    model = models.build_model(config, (size, size, channels))
+    params = model.init(jax.random.key(size + nf))
+    x = jax.random.uniform(jax.random.key(7), (2, size, size, channels), minval=-1, maxval=1)
+    return model, params, x
+
+
+def autodiff_grad(model, params, x):
+    return jax.grad(lambda x: jnp.sum(model.energy(params, x)))(x)
+
+
+def test_space_to_depth_layout_and_inverse():
+    x = jnp.arange(2 * 4 * 4 * 3, dtype=jnp.float32).reshape(2, 4, 4, 3)
+    s = conv_grad.space_to_depth(x)
+    assert s.shape == (2, 2, 2, 12)
+    # Block (1, 0), row parity 1, column parity 0, channel 2 is pixel (3, 0), channel 2.
+    assert s[1, 1, 0, 2 * 3 + 0 * 3 + 2] == x[1, 3, 0, 2]
+    np.testing.assert_array_equal(conv_grad.depth_to_space(s), x)
+
+
+@pytest.mark.parametrize("size,nf,channels", [(8, 8, 1), (32, 8, 3), (64, 4, 3)])
+@pytest.mark.parametrize("activation", ["leaky_relu", "gelu"])
+def test_matrix_product_gradient_equals_autodiff(size, nf, channels, activation):
+    model, params, x = build(size, nf, channels, activation)
+    want = autodiff_grad(model, params, x)
+    got = jax.jit(lambda p, x: model.input_grad(p)(x))(params, x)
+    assert got.shape == x.shape and got.dtype == jnp.float32
+    scale = float(jnp.max(jnp.abs(want)))
+    assert scale > 0
+    np.testing.assert_allclose(got, want, atol=1e-5 * scale, rtol=0)
+
+
+def test_forward_mode_through_the_gradient_gives_the_hessian_vector_product():
+    model, params, x = build(8, 8, 1, "gelu")
+    v = jax.random.normal(jax.random.key(3), x.shape)
+    _, want = jax.jvp(lambda x: autodiff_grad(model, params, x), (x,), (v,))
+    _, got = jax.jvp(model.input_grad(params), (x,), (v,))
+    scale = float(jnp.max(jnp.abs(want)))
+    assert scale > 0
+    np.testing.assert_allclose(got, want, atol=1e-5 * scale, rtol=0)
+
+
+def test_bfloat16_products_keep_a_float32_gradient_close_to_autodiff():
+    model, params, x = build(32, 8, 3, "leaky_relu")
+    want = autodiff_grad(model, params, x)
+    got = model.input_grad(params, jnp.bfloat16)(x)
+    assert got.dtype == jnp.float32
+    cos = jnp.sum(got * want) / (jnp.linalg.norm(got) * jnp.linalg.norm(want))
+    assert 0.99 < float(cos) < 1.0
+
+
+def test_other_energies_get_autodiff():
+    config = ml_collections.ConfigDict(dict(name="mlp", hidden_dims=(16,), activation="swish"))
+    model = models.build_model(config, (3,))
+    params = model.init(jax.random.key(0))
+    x = jnp.array([[0.1, -0.2, 0.3], [1.0, 0.5, -1.0]])
+    np.testing.assert_array_equal(model.input_grad(params)(x), autodiff_grad(model, params, x))
