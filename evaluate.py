@@ -2,6 +2,8 @@
 
   python evaluate.py --mode=samples --workdir=runs/toy2d [--num_samples=N] [--seed=S]
                      [--config.sampling.num_steps=K2]
+  python evaluate.py --mode=transition --workdir=runs/digits [--k2=0,50,100,200]
+  python evaluate.py --mode=all --workdir=runs/digits
 
 The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
 (for instance sampling with a K2 other than the training K). Each mode writes
@@ -24,7 +26,22 @@ flags.DEFINE_enum("mode", "samples", list(evaluation.MODES), "What to evaluate."
 flags.DEFINE_integer("num_samples", None, "Number of samples (default: config.eval.num_samples).")
 flags.DEFINE_integer("seed", None, "Sampling seed (default: config.eval.seed).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+flags.DEFINE_list("k2", None, "transition: the K2 values (default 0,20,...,200).")
+flags.DEFINE_integer("num_rows", None, "transition, interpolation: chains shown as rows.")
+flags.DEFINE_integer("num_cols", None, "interpolation: values of rho in [0, 1] (default 10).")
+flags.DEFINE_boolean("fixed_noise", None, "interpolation: the same Langevin noise for every "
+                     "rho (default true).")
+flags.DEFINE_string("inception_weights", None, "fid, fid_stats: the converted Inception .npz "
+                    "(default $EBM_JAX_INCEPTION or ~/.cache/ebm_jax/fid_inception_v3.npz).")
+flags.DEFINE_string("cache_dir", None, "fid, fid_stats: where reference statistics are cached "
+                    "(default ~/.cache/ebm_jax).")
+flags.DEFINE_integer("num_reference", None, "fid, fid_stats: data examples for the reference "
+                     "statistics (default all).")
+flags.DEFINE_integer("batch_size", None, "fid, fid_stats: images per compiled batch (400).")
 flags.mark_flags_as_required(["workdir"])
+
+_MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights", "cache_dir",
+               "num_reference", "batch_size")
 
 
 def main(argv):
@@ -32,8 +49,10 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     trainer.quiet_library_logs()
     overrides = config_flags.get_override_values(FLAGS["config"])
+    options = {name: FLAGS[name].value for name in _MODE_FLAGS}
     result = evaluation.evaluate(FLAGS.workdir, FLAGS.mode, num_samples=FLAGS.num_samples,
-                                 seed=FLAGS.seed, step=FLAGS.step, overrides=overrides)
+                                 seed=FLAGS.seed, step=FLAGS.step, overrides=overrides,
+                                 **options)
     print(result["summary_line"])
 
 

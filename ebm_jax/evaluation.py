@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ebm_jax import checkpointing, data, plotting, sampler, stats
+from ebm_jax import checkpointing, data, parallel, plotting, sampler, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,17 +52,46 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
             "seed": int(seed), "checkpoint_step": int(step)}
 
 
-def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
-    """``num_samples`` fresh short-run samples, in batches; batch ``i`` uses
-    ``fold_in(key(seed), i)``."""
-    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape)
+def batch_keys(num_samples: int, seed: int, batch_size: int):
+    """``(key, n)`` per batch: batch ``i`` of ``n <= batch_size`` chains uses
+    ``fold_in(key(seed), i)``, the convention of every mode that draws fresh chains."""
     key = jax.random.key(seed)
-    out = []
     for i, start in enumerate(range(0, num_samples, batch_size)):
-        n = min(batch_size, num_samples - start)
-        out.append(np.asarray(jax.device_get(
-            shape_sampler(run.params, jax.random.fold_in(key, i), n).x)))
-    return np.concatenate(out, axis=0)
+        yield jax.random.fold_in(key, i), min(batch_size, num_samples - start)
+
+
+def mesh_constraint(mesh, num: int):
+    """A sharding constraint splitting ``num`` chains over ``mesh``, or None when ``num`` does
+    not divide by its devices (the chains then stay whole; their values are the same)."""
+    if mesh is None or num % mesh.devices.size:
+        return None
+    sharding = parallel.data_sharded(mesh)
+    return lambda x: jax.lax.with_sharding_constraint(x, sharding)
+
+
+def draw_chains(run, config, num_samples: int, seed: int, *, batch_size: int = 1024,
+                snapshot_steps=(), mesh=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``num_samples`` fresh short-run chains (see ``batch_keys``), split over ``mesh``'s
+    devices when given: the final states and the states at ``snapshot_steps`` (step axis
+    first), or None without snapshots."""
+    xs, snaps = [], []
+    samplers = {}
+    for key, n in batch_keys(num_samples, seed, batch_size):
+        if n not in samplers:
+            samplers[n] = sampler.make_sampler(run.energy, config.sampling, run.data_shape,
+                                               snapshot_steps=snapshot_steps,
+                                               constrain=mesh_constraint(mesh, n))
+        out = jax.device_get(samplers[n](run.params, key, n))
+        xs.append(np.asarray(out.x))
+        if snapshot_steps:
+            snaps.append(np.asarray(out.snapshots))
+    return (np.concatenate(xs, axis=0),
+            np.concatenate(snaps, axis=1) if snapshot_steps else None)
+
+
+def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
+    """``num_samples`` fresh short-run samples (see ``draw_chains``)."""
+    return draw_chains(run, config, num_samples, seed, batch_size=batch_size)[0]
 
 
 def evaluate_samples(run, config, out_dir: str, request: Request) -> dict:
@@ -93,17 +122,32 @@ MODES: dict[str, Callable[..., dict]] = {
 }
 
 
+def _register_modes():
+    # The mode modules import this one, so they are registered once it is defined.
+    from ebm_jax.eval_modes import inception_metrics, interpolation, transition
+    MODES.update(transition=transition.evaluate_transition,
+                 interpolation=interpolation.evaluate_interpolation,
+                 fid=inception_metrics.evaluate_fid,
+                 fid_stats=inception_metrics.evaluate_fid_stats)
+
+
+_register_modes()
+
+
 def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = None,
              seed: int | None = None, step: int | None = None,
              overrides: dict[str, Any] | None = None, **options) -> dict:
     """Runs one evaluation mode on the checkpoint of ``workdir`` and writes its files.
 
-    ``options`` are the mode's own settings (see ``Request``)."""
+    ``options`` are the mode's own settings (see ``Request``). ``num_samples`` defaults to
+    ``config.eval.<mode>_num_samples`` where the config has it, else ``config.eval.num_samples``.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(MODES)}")
     run = checkpointing.load_workdir(workdir, step)
     config = apply_overrides(run.config, overrides)
-    num_samples = int(num_samples or config.eval.num_samples)
+    num_samples = int(num_samples or config.eval.get(f"{mode}_num_samples", 0)
+                      or config.eval.num_samples)
     seed = int(config.eval.seed if seed is None else seed)
     out_dir = os.path.join(workdir, "eval")
     os.makedirs(out_dir, exist_ok=True)

@@ -195,14 +195,17 @@ def sampling_kwargs(sampling_config) -> dict:
 
 
 def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
-                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = ()):
+                 data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = (),
+                 constrain: Callable[[Array], Array] | None = None):
     """Returns ``sample(params, key, num_samples) -> ChainResult``, jit-compiled, with the K, s,
-    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``."""
+    sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``;
+    ``constrain`` is passed to ``langevin`` (e.g. a sharding constraint)."""
     kwargs = sampling_kwargs(sampling_config)
     num_steps = int(sampling_config.num_steps)
 
     def sample(params, key, num_samples: int) -> ChainResult:
         return short_run(lambda x: energy(params, x), key, (num_samples,) + tuple(data_shape),
-                         num_steps, snapshot_steps=snapshot_steps, **kwargs)
+                         num_steps, snapshot_steps=snapshot_steps, constrain=constrain,
+                         **kwargs)
 
     return jax.jit(sample, static_argnums=2)

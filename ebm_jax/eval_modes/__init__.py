@@ -1,0 +1,1 @@
+"""Evaluation modes beyond ``samples``, one module each; ``evaluation.MODES`` registers them."""
