@@ -38,10 +38,14 @@ flags.DEFINE_string("cache_dir", None, "fid, fid_stats: where reference statisti
 flags.DEFINE_integer("num_reference", None, "fid, fid_stats: data examples for the reference "
                      "statistics (default all).")
 flags.DEFINE_integer("batch_size", None, "fid, fid_stats: images per compiled batch (400).")
+flags.DEFINE_integer("num_images", None, "reconstruction: images to reconstruct (16).")
+flags.DEFINE_integer("num_iters", None, "reconstruction: gradient steps on z (200).")
+flags.DEFINE_enum("targets", None, ["data", "model"], "reconstruction: data examples (default) "
+                  "or images the model produced.")
 flags.mark_flags_as_required(["workdir"])
 
 _MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights", "cache_dir",
-               "num_reference", "batch_size")
+               "num_reference", "batch_size", "num_images", "num_iters", "targets")
 
 
 def main(argv):

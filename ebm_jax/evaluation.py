@@ -76,12 +76,13 @@ def draw_chains(run, config, num_samples: int, seed: int, *, batch_size: int = 1
     first), or None without snapshots."""
     xs, snaps = [], []
     samplers = {}
+    params = run.params if mesh is None else parallel.replicate(run.params, mesh)
     for key, n in batch_keys(num_samples, seed, batch_size):
         if n not in samplers:
             samplers[n] = sampler.make_sampler(run.energy, config.sampling, run.data_shape,
                                                snapshot_steps=snapshot_steps,
                                                constrain=mesh_constraint(mesh, n))
-        out = jax.device_get(samplers[n](run.params, key, n))
+        out = jax.device_get(samplers[n](params, key, n))
         xs.append(np.asarray(out.x))
         if snapshot_steps:
             snaps.append(np.asarray(out.snapshots))
@@ -124,14 +125,31 @@ MODES: dict[str, Callable[..., dict]] = {
 
 def _register_modes():
     # The mode modules import this one, so they are registered once it is defined.
-    from ebm_jax.eval_modes import inception_metrics, interpolation, transition
+    from ebm_jax.eval_modes import (density, inception_metrics, interpolation, reconstruction,
+                                    report, transition)
     MODES.update(transition=transition.evaluate_transition,
                  interpolation=interpolation.evaluate_interpolation,
+                 reconstruction=reconstruction.evaluate_reconstruction,
+                 density=density.evaluate_density,
                  fid=inception_metrics.evaluate_fid,
-                 fid_stats=inception_metrics.evaluate_fid_stats)
+                 fid_stats=inception_metrics.evaluate_fid_stats,
+                 all=report.evaluate_all)
 
 
 _register_modes()
+
+
+def default_num_samples(config, mode: str) -> int:
+    """``config.eval.<mode>_num_samples`` where the config has it, else ``eval.num_samples``."""
+    return int(config.eval.get(f"{mode}_num_samples", 0) or config.eval.num_samples)
+
+
+def run_mode(run, config, out_dir: str, mode: str, request: Request) -> dict:
+    """Runs one mode and writes its dict to ``out_dir/<mode>.json``."""
+    result = MODES[mode](run, config, out_dir, request)
+    with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
 
 
 def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = None,
@@ -139,21 +157,17 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
              overrides: dict[str, Any] | None = None, **options) -> dict:
     """Runs one evaluation mode on the checkpoint of ``workdir`` and writes its files.
 
-    ``options`` are the mode's own settings (see ``Request``). ``num_samples`` defaults to
-    ``config.eval.<mode>_num_samples`` where the config has it, else ``config.eval.num_samples``.
-    """
+    ``options`` are the mode's own settings (see ``Request``); ``num_samples`` defaults to
+    ``default_num_samples``."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(MODES)}")
     run = checkpointing.load_workdir(workdir, step)
     config = apply_overrides(run.config, overrides)
-    num_samples = int(num_samples or config.eval.get(f"{mode}_num_samples", 0)
-                      or config.eval.num_samples)
+    num_samples = int(num_samples or default_num_samples(config, mode))
     seed = int(config.eval.seed if seed is None else seed)
     out_dir = os.path.join(workdir, "eval")
     os.makedirs(out_dir, exist_ok=True)
-    result = MODES[mode](run, config, out_dir, Request(num_samples, seed, options))
-    with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    result = run_mode(run, config, out_dir, mode, Request(num_samples, seed, options))
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items())
     result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"
     return result

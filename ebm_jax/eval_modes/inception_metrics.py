@@ -63,6 +63,7 @@ def data_features(config, net: Network, request: evaluation.Request, mesh):
     dataset = data.get_dataset(config.data, seed=int(config.seed))
     total = int(request.option("num_reference", len(dataset)))
     batch = int(request.option("batch_size", 400))
+    variables = parallel.replicate(net.variables, mesh)
     fns = {}
 
     def fn(n):
@@ -74,7 +75,7 @@ def data_features(config, net: Network, request: evaluation.Request, mesh):
     def batches():
         for start in range(0, total, batch):
             idx = np.arange(start, min(start + batch, total))
-            yield (net.variables, dataset.get(idx)), len(idx)
+            yield (variables, dataset.get(idx)), len(idx)
 
     return _features(fn, batches())
 
@@ -105,7 +106,8 @@ def sample_features(run, config, net: Network, request: evaluation.Request, mesh
             fns[n] = jax.jit(lambda p, v, key: net.apply(v, sample(p, key, n).x))
         return fns[n]
 
-    batches = (((run.params, net.variables, key), n)
+    params, variables = parallel.replicate((run.params, net.variables), mesh)
+    batches = (((params, variables, key), n)
                for key, n in evaluation.batch_keys(request.num_samples, request.seed, batch))
     return _features(fn, batches)
 
