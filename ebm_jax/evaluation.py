@@ -125,12 +125,13 @@ MODES: dict[str, Callable[..., dict]] = {
 
 def _register_modes():
     # The mode modules import this one, so they are registered once it is defined.
-    from ebm_jax.eval_modes import (density, inception_metrics, interpolation, reconstruction,
-                                    report, transition)
+    from ebm_jax.eval_modes import (density, diagnostics, inception_metrics, interpolation,
+                                    reconstruction, report, transition)
     MODES.update(transition=transition.evaluate_transition,
                  interpolation=interpolation.evaluate_interpolation,
                  reconstruction=reconstruction.evaluate_reconstruction,
                  density=density.evaluate_density,
+                 diagnostics=diagnostics.evaluate_diagnostics,
                  fid=inception_metrics.evaluate_fid,
                  fid_stats=inception_metrics.evaluate_fid_stats,
                  all=report.evaluate_all)

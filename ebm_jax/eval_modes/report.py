@@ -1,8 +1,8 @@
 """``--mode=all``: every mode that applies to the model, and one ``report.md`` of pictures and
 numbers.
 
-Image models get samples, transition, interpolation, reconstruction and, when the Inception
-weights are present, fid; vector (toy) models get samples and, where registered, density.
+Image models get samples, diagnostics, transition, interpolation, reconstruction and, when the
+Inception weights are present, fid; vector (toy) models get samples, diagnostics and density.
 A mode that cannot run (for instance fid without weights) is listed with its reason.
 Each mode draws its own default number of samples (``evaluation.default_num_samples``); the
 seed and the options are shared.
@@ -13,8 +13,8 @@ import os
 
 from ebm_jax import evaluation, inception
 
-IMAGE_MODES = ("samples", "transition", "interpolation", "reconstruction", "fid")
-VECTOR_MODES = ("samples", "density")
+IMAGE_MODES = ("samples", "diagnostics", "transition", "interpolation", "reconstruction", "fid")
+VECTOR_MODES = ("samples", "diagnostics", "density")
 
 
 def applicable_modes(run) -> list[str]:
