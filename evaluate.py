@@ -42,10 +42,13 @@ flags.DEFINE_integer("num_images", None, "reconstruction: images to reconstruct 
 flags.DEFINE_integer("num_iters", None, "reconstruction: gradient steps on z (200).")
 flags.DEFINE_enum("targets", None, ["data", "model"], "reconstruction: data examples (default) "
                   "or images the model produced.")
+flags.DEFINE_integer("num_batches", None, "diagnostics: fresh batches for the moment-matching "
+                     "residual (4).")
 flags.mark_flags_as_required(["workdir"])
 
 _MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights", "cache_dir",
-               "num_reference", "batch_size", "num_images", "num_iters", "targets")
+               "num_reference", "batch_size", "num_images", "num_iters", "targets",
+               "num_batches")
 
 
 def main(argv):
