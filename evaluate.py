@@ -6,6 +6,8 @@
                      [--logdet=exact|per_step|stochastic]
   python evaluate.py --mode=ais --workdir=runs/toy2d [--num_chains=256] [--num_temps=1000]
                      [--temperature=chain|1.0] [--mcmc_step_size=0.1] [--num_images=16]
+  python evaluate.py --mode=transition --workdir=runs/digits [--k2=0,50,100,200]
+  python evaluate.py --mode=all --workdir=runs/digits
 
 The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
 (for instance sampling with a K2 other than the training K). Each mode writes
@@ -28,7 +30,8 @@ flags.DEFINE_enum("mode", "samples", list(evaluation.MODES), "What to evaluate."
 flags.DEFINE_integer("num_samples", None, "Number of samples (default: config.eval.num_samples).")
 flags.DEFINE_integer("seed", None, "Sampling seed (default: config.eval.seed).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-flags.DEFINE_integer("num_images", None, "bpd, ais: number of data points (default 16).")
+flags.DEFINE_integer("num_images", None, "bpd, ais, reconstruction: number of data points or "
+                     "images (default 16).")
 flags.DEFINE_string("split", None, "bpd, ais: data split, train or test (default test).")
 flags.DEFINE_enum("logdet", None, ["exact", "per_step", "stochastic"],
                   "bpd: log-determinant method (default exact).")
@@ -39,9 +42,29 @@ flags.DEFINE_integer("num_temps", None, "ais: number of temperatures (1000).")
 flags.DEFINE_string("temperature", None,
                     "ais: T of exp(f/T): 'chain' for sigma^2/(2s) (default), or a number.")
 flags.DEFINE_float("mcmc_step_size", None, "ais: MALA step size (0.1).")
+flags.DEFINE_list("k2", None, "transition: the K2 values (default 0,20,...,200).")
+flags.DEFINE_integer("num_rows", None, "transition, interpolation: chains shown as rows.")
+flags.DEFINE_integer("num_cols", None, "interpolation: values of rho in [0, 1] (default 10).")
+flags.DEFINE_boolean("fixed_noise", None, "interpolation: the same Langevin noise for every "
+                     "rho (default true).")
+flags.DEFINE_string("inception_weights", None, "fid, fid_stats: the converted Inception .npz "
+                    "(default $EBM_JAX_INCEPTION or ~/.cache/ebm_jax/fid_inception_v3.npz).")
+flags.DEFINE_string("cache_dir", None, "fid, fid_stats: where reference statistics are cached "
+                    "(default ~/.cache/ebm_jax).")
+flags.DEFINE_integer("num_reference", None, "fid, fid_stats: data examples for the reference "
+                     "statistics (default all).")
+flags.DEFINE_integer("batch_size", None, "fid, fid_stats: images per compiled batch (400).")
+flags.DEFINE_integer("num_iters", None, "reconstruction: gradient steps on z (200).")
+flags.DEFINE_enum("targets", None, ["data", "model"], "reconstruction: data examples (default) "
+                  "or images the model produced.")
+flags.DEFINE_integer("num_batches", None, "diagnostics: fresh batches for the moment-matching "
+                     "residual (4).")
 flags.mark_flags_as_required(["workdir"])
-MODE_FLAGS = ("num_images", "split", "logdet", "chunk_size", "inversion_iters", "num_chains",
-              "num_temps", "temperature", "mcmc_step_size")
+
+_MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights", "cache_dir",
+               "num_reference", "batch_size", "num_images", "num_iters", "targets",
+               "num_batches", "split", "logdet", "chunk_size", "inversion_iters", "num_chains",
+               "num_temps", "temperature", "mcmc_step_size")
 
 
 def main(argv):
@@ -50,9 +73,10 @@ def main(argv):
     trainer.quiet_library_logs()
     script_flags.start_distributed_runtime()
     overrides = config_flags.get_override_values(FLAGS["config"])
+    options = {name: FLAGS[name].value for name in _MODE_FLAGS}
     result = evaluation.evaluate(FLAGS.workdir, FLAGS.mode, num_samples=FLAGS.num_samples,
                                  seed=FLAGS.seed, step=FLAGS.step, overrides=overrides,
-                                 **{name: FLAGS[name].value for name in MODE_FLAGS})
+                                 **options)
     print(result["summary_line"])
 
 

@@ -77,5 +77,6 @@ def get_config():
 
     config.eval = ev = ml_collections.ConfigDict()
     ev.num_samples = 64
+    ev.fid_num_samples = 40000  # --mode=fid, as in the paper
     ev.seed = 1234
     return config

@@ -54,22 +54,48 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
             "seed": int(seed), "checkpoint_step": int(step)}
 
 
-def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
-    """``num_samples`` fresh short-run samples, in batches; batch ``i`` uses
-    ``fold_in(key(seed), i)``.
+def batch_keys(num_samples: int, seed: int, batch_size: int):
+    """``(key, n)`` per batch: batch ``i`` of ``n <= batch_size`` chains uses
+    ``fold_in(key(seed), i)``, the convention of every mode that draws fresh chains."""
+    key = jax.random.key(seed)
+    for i, start in enumerate(range(0, num_samples, batch_size)):
+        yield jax.random.fold_in(key, i), min(batch_size, num_samples - start)
+
+
+def mesh_constraint(mesh, num: int):
+    """A sharding constraint splitting ``num`` chains over ``mesh``, or None when ``num`` does
+    not divide by its devices (the chains then stay whole; their values are the same)."""
+    if mesh is None or num % mesh.devices.size:
+        return None
+    return parallel.split_constraint(mesh)
+
+
+def draw_chains(run, config, num_samples: int, seed: int, *, batch_size: int = 1024,
+                snapshot_steps=()) -> tuple[np.ndarray, np.ndarray | None]:
+    """``num_samples`` fresh short-run chains (see ``batch_keys``): the final states and the
+    states at ``snapshot_steps`` (step axis first), or None without snapshots.
 
     Each batch is split over the devices of ``run.mesh`` (by default all devices of all
-    processes) and gathered, so every process returns the same samples, each drawn once."""
+    processes) and gathered, so every process returns the same chains, each drawn once. A
+    batch is padded to a multiple of the device count, which leaves its chains unchanged
+    (``parallel.round_up``)."""
     mesh = run.mesh
-    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape, mesh=mesh,
-                                         input_grad=run.model.input_grad)
-    key = jax.random.key(seed)
-    out = []
-    for i, start in enumerate(range(0, num_samples, batch_size)):
-        n = min(batch_size, num_samples - start)
-        x = shape_sampler(run.params, jax.random.fold_in(key, i), parallel.round_up(n, mesh)).x
-        out.append(distributed.gather(x)[:n])
-    return np.concatenate(out, axis=0)
+    sample = sampler.make_sampler(run.energy, config.sampling, run.data_shape,
+                                  snapshot_steps=snapshot_steps, input_grad=run.model.input_grad,
+                                  mesh=mesh)
+    xs, snaps = [], []
+    for key, n in batch_keys(num_samples, seed, batch_size):
+        out = sample(run.params, key, parallel.round_up(n, mesh))
+        xs.append(distributed.gather(out.x)[:n])
+        if snapshot_steps:
+            snaps.append(distributed.gather(out.snapshots)[:, :n])
+    return (np.concatenate(xs, axis=0),
+            np.concatenate(snaps, axis=1) if snapshot_steps else None)
+
+
+def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
+    """``num_samples`` fresh short-run samples (see ``draw_chains``)."""
+    return draw_chains(run, config, num_samples, seed, batch_size=batch_size)[0]
 
 
 def evaluate_samples(run, config, out_dir: str, request: Request) -> dict:
@@ -102,30 +128,59 @@ MODES: dict[str, Callable[..., dict]] = {
 }
 
 
+def _register_modes():
+    # The mode modules import this one, so they are registered once it is defined.
+    from ebm_jax.eval_modes import (density, diagnostics, inception_metrics, interpolation,
+                                    reconstruction, report, transition)
+    MODES.update(transition=transition.evaluate_transition,
+                 interpolation=interpolation.evaluate_interpolation,
+                 reconstruction=reconstruction.evaluate_reconstruction,
+                 density=density.evaluate_density,
+                 diagnostics=diagnostics.evaluate_diagnostics,
+                 fid=inception_metrics.evaluate_fid,
+                 fid_stats=inception_metrics.evaluate_fid_stats,
+                 all=report.evaluate_all)
+
+
+_register_modes()
+
+
+def default_num_samples(config, mode: str) -> int:
+    """``config.eval.<mode>_num_samples`` where the config has it, else ``eval.num_samples``."""
+    return int(config.eval.get(f"{mode}_num_samples", 0) or config.eval.num_samples)
+
+
+def run_mode(run, config, out_dir: str, mode: str, request: Request) -> dict:
+    """Runs one mode and writes its dict to ``out_dir/<mode>.json``."""
+    result = MODES[mode](run, config, out_dir, request)
+    with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
 def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = None,
              seed: int | None = None, step: int | None = None,
              overrides: dict[str, Any] | None = None, **options) -> dict:
     """Runs one evaluation mode on the checkpoint of ``workdir`` and writes its files.
 
-    ``options`` are the mode's own settings (see ``Request``)."""
+    ``options`` are the mode's own settings (see ``Request``); ``num_samples`` defaults to
+    ``default_num_samples``."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {sorted(MODES)}")
     run = checkpointing.load_workdir(workdir, step)
     config = apply_overrides(run.config, overrides)
-    num_samples = int(num_samples or config.eval.num_samples)
+    num_samples = int(num_samples or default_num_samples(config, mode))
     seed = int(config.eval.seed if seed is None else seed)
     out_dir = os.path.join(workdir, "eval")
     request = Request(num_samples, seed, options)
     if distributed.is_main_process():
         os.makedirs(out_dir, exist_ok=True)
-        result = MODES[mode](run, config, out_dir, request)
-        with open(os.path.join(out_dir, f"{mode}.json"), "w") as f:
-            json.dump(result, f, indent=2)
+        result = run_mode(run, config, out_dir, mode, request)
     else:
         # Every process runs the mode, for its share of the collective computations; the
         # files of the others are written to a scratch directory and dropped.
         with tempfile.TemporaryDirectory() as scratch:
-            result = MODES[mode](run, config, scratch, request)
+            result = run_mode(run, config, scratch, mode, request)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items())
     result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"
     return result

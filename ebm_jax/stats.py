@@ -59,3 +59,20 @@ def sample_summary(x: np.ndarray) -> dict:
         "nonfinite": float(1.0 - finite.mean()),
         "diversity": float(flat.std(axis=0).mean()),
     }
+
+
+def discrete_kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-12) -> float:
+    """KL(p || q) of two probability vectors on the same cells (each normalised here);
+    ``eps`` keeps cells where q vanishes finite."""
+    p = np.asarray(p, np.float64).ravel()
+    q = np.asarray(q, np.float64).ravel()
+    p, q = p / p.sum(), q / q.sum()
+    return float(np.sum(np.where(p > 0, p * (np.log(np.maximum(p, eps))
+                                             - np.log(np.maximum(q, eps))), 0.0)))
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """sup_A |P(A) - Q(A)| = (1/2) sum |p - q| of two probability vectors (normalised here)."""
+    p = np.asarray(p, np.float64).ravel()
+    q = np.asarray(q, np.float64).ravel()
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())

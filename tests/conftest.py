@@ -45,3 +45,15 @@ def gelu_workdir(tmp_path_factory):
     ckpt.save(train_step.init_state(model.init(jax.random.key(0)), tx))
     ckpt.close()
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(tmp_path_factory):
+    """A workdir of configs/test.py (8x8 digits, nf=8, K=5, four updates) on one device."""
+    from configs import test as test_config
+    from ebm_jax import parallel, trainer
+
+    path = str(tmp_path_factory.mktemp("tiny_run"))
+    trainer.train_and_evaluate(test_config.get_config(), path,
+                               mesh=parallel.make_mesh(jax.devices()[:1]), progress=False)
+    return path

@@ -6,16 +6,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import test as test_config
 from ebm_jax import checkpointing, evaluation, parallel, trainer
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("run"))
-    trainer.train_and_evaluate(test_config.get_config(), path,
-                               mesh=parallel.make_mesh(jax.devices()[:1]), progress=False)
-    return path
+def workdir(tiny_workdir):
+    return tiny_workdir
 
 
 def test_samples_mode_writes_npy_png_and_json_with_its_protocol(workdir):

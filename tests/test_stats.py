@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from ebm_jax import stats
 
@@ -40,3 +41,12 @@ def test_sample_summary():
     assert s["nonfinite"] == 0.25
     collapsed = stats.sample_summary(np.ones((8, 3)))
     assert collapsed["diversity"] == 0.0
+
+
+def test_discrete_kl_and_total_variation_closed_forms():
+    p, q = np.array([0.5, 0.5]), np.array([0.9, 0.1])
+    assert stats.discrete_kl(p, q) == pytest.approx(0.5 * np.log(0.5 / 0.9)
+                                                    + 0.5 * np.log(0.5 / 0.1))
+    assert stats.discrete_kl(p, 3 * p) == pytest.approx(0.0)
+    assert stats.total_variation(p, q) == pytest.approx(0.4)
+    assert stats.total_variation([1, 0], [0, 2]) == pytest.approx(1.0)

@@ -1,0 +1,39 @@
+import os
+import types
+
+import numpy as np
+import pytest
+
+from configs import toy2d
+from ebm_jax import data, evaluation
+from ebm_jax.eval_modes import density
+
+
+def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at_langevin_t(
+        tmp_path):
+    config = toy2d.get_config()
+    config.sampling.num_steps = 20
+    toy = data.TOY_DENSITIES[config.data.dataset]
+    run = types.SimpleNamespace(energy=lambda params, x: toy.log_density(x), params=None,
+                                data_shape=(2,), is_image=False, step=0, config=config)
+    request = evaluation.Request(500, 0, {"grid_size": 60})
+    result = density.evaluate_density(run, config, str(tmp_path), request)
+    stats = result["stats"]
+    assert stats["temperature"] == pytest.approx(0.01 ** 2 / (2 * 0.1))
+    assert stats["kl_true_vs_ebm_T1"] == pytest.approx(0.0, abs=1e-9)
+    assert stats["tv_true_vs_ebm_T1"] == pytest.approx(0.0, abs=1e-9)
+    assert stats["entropy_ebm_T"] < stats["entropy_true"] - 1.0
+    assert stats["tv_true_vs_ebm_T"] > 0.3
+    assert 0 < stats["tv_true_vs_kde"] < 1 and stats["kl_true_vs_kde"] > 0
+    assert 0 < stats["tv_true_vs_kde_of_true_samples"] < 1
+    assert os.path.getsize(tmp_path / "density.png") > 0
+
+
+def test_normalise_log_sums_to_one_and_keeps_ratios():
+    p = density.normalise_log(np.log([1.0, 3.0]) + 700.0)
+    np.testing.assert_allclose(p, [0.25, 0.75])
+
+
+def test_density_needs_a_toy_model(tiny_workdir):
+    with pytest.raises(ValueError, match="toy density"):
+        evaluation.evaluate(tiny_workdir, "density")
