@@ -16,7 +16,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from ebm_jax import models, train_step
+from ebm_jax import latent, latent_models, latent_train_step, models, sampler, train_step
 
 CONFIG_FILE = "config.json"
 META_FILE = "meta.json"
@@ -57,12 +57,14 @@ class Checkpointer:
         self._manager.close()
 
 
-def write_run_files(workdir: str, config: ml_collections.ConfigDict, data_shape, is_image: bool):
+def write_run_files(workdir: str, config: ml_collections.ConfigDict, data_shape, is_image: bool,
+                    **meta):
+    """Writes the config and ``meta.json``; ``meta`` adds entries (e.g. a latent bank's size)."""
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
         f.write(config.to_json(indent=2))
     with open(os.path.join(workdir, META_FILE), "w") as f:
-        json.dump({"data_shape": list(data_shape), "is_image": bool(is_image)}, f)
+        json.dump({"data_shape": list(data_shape), "is_image": bool(is_image), **meta}, f)
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -76,16 +78,27 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 @dataclasses.dataclass
 class LoadedRun:
-    """A trained model: ``energy(params, x)`` is the negative energy."""
-    model: models.EnergyModel
+    """A trained model: ``energy(params, x)`` is the negative energy; for the latent families
+    (``model`` a LatentModel) it is ``energy(params, x, z)``, log p(x, z) up to a constant, and
+    ``bank`` holds the warm-start z of each training example (None otherwise)."""
+    model: models.EnergyModel | latent_models.LatentModel
     params: Any
     config: ml_collections.ConfigDict
     step: int
     is_image: bool
+    bank: Any = None
 
     @property
     def energy(self):
         return self.model.energy
+
+    def make_sampler(self, config=None):
+        """``sample(params, key, num) -> ChainResult`` of fresh samples of x, with the chain
+        settings of ``config`` (default: the run's own)."""
+        config = config or self.config
+        if isinstance(self.model, latent_models.LatentModel):
+            return latent.make_sampler(self.model, config)
+        return sampler.make_sampler(self.energy, config.sampling, self.data_shape)
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -97,12 +110,18 @@ def load_workdir(workdir: str, step: int | None = None) -> LoadedRun:
     config = read_config(workdir)
     with open(os.path.join(workdir, META_FILE)) as f:
         meta = json.load(f)
-    model = models.build_model(config.model, meta["data_shape"])
     tx = train_step.make_optimizer(config.optim, config.training.num_steps)
-    target = train_step.init_state(model.init(jax.random.key(0)), tx)
+    if latent_models.is_latent(config.model):
+        model = latent_models.build_latent_model(config.model, meta["data_shape"])
+        target = latent_train_step.init_state(model, jax.random.key(0), tx, config.inference,
+                                              meta.get("bank_size", 0))
+    else:
+        model = models.build_model(config.model, meta["data_shape"])
+        target = train_step.init_state(model.init(jax.random.key(0)), tx)
     ckpt = Checkpointer(workdir)
     try:
         state = ckpt.restore(target, step)
     finally:
         ckpt.close()
-    return LoadedRun(model, state.params, config, int(state.step), meta["is_image"])
+    return LoadedRun(model, state.params, config, int(state.step), meta["is_image"],
+                     getattr(state, "bank", None))

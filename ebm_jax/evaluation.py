@@ -55,7 +55,7 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
 def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
     """``num_samples`` fresh short-run samples, in batches; batch ``i`` uses
     ``fold_in(key(seed), i)``."""
-    shape_sampler = sampler.make_sampler(run.energy, config.sampling, run.data_shape)
+    shape_sampler = run.make_sampler(config)
     key = jax.random.key(seed)
     out = []
     for i, start in enumerate(range(0, num_samples, batch_size)):

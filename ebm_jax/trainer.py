@@ -64,8 +64,13 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     """Trains the EBM of ``config`` in ``workdir``, resuming from its latest checkpoint.
 
     Returns the final TrainState. ``step_callback(step, metrics)`` is called at every logged
-    step (after ``step`` updates).
+    step (after ``step`` updates). The latent families (``model.family``) train in
+    ``latent_trainer``.
     """
+    if config.model.get("family", "ebm") != "ebm":
+        from ebm_jax import latent_trainer  # it imports this module
+        return latent_trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress,
+                                                 step_callback=step_callback)
     os.makedirs(workdir, exist_ok=True)
     ds = data.get_dataset(config.data, seed=config.seed)
     model = models.build_model(config.model, ds.shape)

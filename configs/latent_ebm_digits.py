@@ -1,0 +1,25 @@
+"""A latent EBM f(x, z) on scikit-learn's 8x8 digits, learned by Monte Carlo EM.
+
+Inference: K=30 Langevin steps on z (d=16) from N(0, I) with x fixed (s=0.05, sigma=sqrt(2s));
+synthesis: K=60 joint steps on (x, z) from noise (s=1, sigma=0.01 on the pair). Warm start:
+``--config.inference.start=warm`` keeps one z per training example.
+
+Run:    python train.py --config=configs/latent_ebm_digits.py --workdir=runs/latent_ebm_digits
+        python evaluate.py --mode=samples --workdir=runs/latent_ebm_digits
+Expect: EXPECT
+"""
+from configs import digits
+
+
+def get_config():
+    config = digits.get_config()
+    config.model.family = "latent_ebm"
+    config.model.nf = 16
+    config.model.latent_dim = 16
+    config.model.feature_dim = 32
+    config.sampling.num_steps = 60
+    config.inference.num_steps = 30
+    config.training.num_steps = 1000
+    config.training.checkpoint_every = 250
+    config.training.sample_every = 250
+    return config
