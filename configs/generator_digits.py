@@ -4,7 +4,10 @@ Adam step on log p(x, z). ``--config.inference.start=warm`` keeps one z per trai
 
 Run:    python train.py --config=configs/generator_digits.py --workdir=runs/generator_digits
         python evaluate.py --mode=samples --workdir=runs/generator_digits
-Expect: EXPECT
+Expect: 1,000 updates in 8-10 minutes on a 2-core CPU shared with other jobs (585 s cold,
+        457 s warm, measured); reconstruction MSE of training digits through K=30 inference
+        from the prior about 0.05 (0.050 cold, 0.049 warm; 0.039 from the warm bank; the mean
+        image scores 0.29); samples g(z) show blurry but mostly recognisable digits.
 """
 from configs import digits
 

@@ -1,12 +1,16 @@
 """A latent EBM f(x, z) on scikit-learn's 8x8 digits, learned by Monte Carlo EM.
 
 Inference: K=30 Langevin steps on z (d=16) from N(0, I) with x fixed (s=0.05, sigma=sqrt(2s));
-synthesis: K=60 joint steps on (x, z) from noise (s=1, sigma=0.01 on the pair). Warm start:
+synthesis: K=60 joint steps on (x, z) from noise (x: s=1, sigma=0.01; z: s=0.05,
+sigma=sqrt(2s)). Warm start:
 ``--config.inference.start=warm`` keeps one z per training example.
 
 Run:    python train.py --config=configs/latent_ebm_digits.py --workdir=runs/latent_ebm_digits
         python evaluate.py --mode=samples --workdir=runs/latent_ebm_digits
-Expect: EXPECT
+Expect: 1,000 updates in about 20 minutes on a 2-core CPU shared with other jobs (1,188 s
+        cold, measured, 2.6 minutes of it compiling); samples/step_0001000.png shows rough
+        digit-like strokes drawn from noise. Reconstruction through p(x | z) does not work yet
+        at this length of training (MSE 0.70 on training digits; the mean image scores 0.29).
 """
 from configs import digits
 
