@@ -2,8 +2,7 @@
 
 Inference: K=30 Langevin steps on z (d=16) from N(0, I) with x fixed (s=0.05, sigma=sqrt(2s));
 synthesis: K=60 joint steps on (x, z) from noise (x: s=1, sigma=0.01; z: s=0.05,
-sigma=sqrt(2s)). Warm start:
-``--config.inference.start=warm`` keeps one z per training example.
+sigma=sqrt(2s)). Warm start: ``--config.inference.start=warm`` keeps one z per training example.
 
 Run:    python train.py --config=configs/latent_ebm_digits.py --workdir=runs/latent_ebm_digits
         python evaluate.py --mode=samples --workdir=runs/latent_ebm_digits

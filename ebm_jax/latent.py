@@ -7,8 +7,8 @@ Both chains are ``sampler.langevin`` on a joint log-density ``joint_fn(x_B..., z
   (cold start) or from a stored z (warm start); K, s, sigma from the ``inference`` block;
 - synthesis, (x, z) ~ p(x, z): the chain runs over the pair, packed into one vector per
   example, from x_0 ~ p_0 (the ``sampling`` block's init) and z_0 ~ N(0, init_std^2), with the
-  ``sampling`` block's K and its s and sigma for x and for z. The generator family needs no chain here: z ~ N(0, I),
-  x = g(z).
+  ``sampling`` block's K and its s and sigma for x and for z. The generator family needs no
+  chain here: z ~ N(0, I), x = g(z).
 
 The Langevin update is z <- z + s grad f + sigma eps; it targets exp(f) as s -> 0 when
 sigma^2 = 2 s.

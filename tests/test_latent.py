@@ -85,7 +85,8 @@ def small_config(family):
 
 
 def test_latent_ebm_posterior_without_the_z_mlp_is_the_gaussian_of_its_interaction():
-    """With u(z) = 0, f = <h, W z + b> - |z|^2 / 2, so p(z | x) = N(W^T h(x), I) (Flax keeps W transposed)."""
+    """With u(z) = 0, f = <h, W z + b> - |z|^2 / 2, so p(z | x) = N(W^T h(x), I) (Flax stores
+    W transposed)."""
     config = small_config("latent_ebm")
     model = latent_models.build_latent_model(config.model, (2,))
     params = model.init(jax.random.key(0))
