@@ -4,10 +4,10 @@ Adam step on log p(x, z). ``--config.inference.start=warm`` keeps one z per trai
 
 Run:    python train.py --config=configs/generator_digits.py --workdir=runs/generator_digits
         python evaluate.py --mode=samples --workdir=runs/generator_digits
-Expect: 1,000 updates in 8-10 minutes on a 2-core CPU shared with other jobs (585 s cold,
+Expect: 1,000 updates in 8-10 minutes on a 2-core CPU shared with other jobs (586 s cold,
         457 s warm, measured); reconstruction MSE of training digits through K=30 inference
         from the prior about 0.05 (0.050 cold, 0.049 warm; 0.039 from the warm bank; the mean
-        image scores 0.29); samples g(z) show blurry but mostly recognisable digits.
+        image scores 0.29); samples g(z) are blurry digits, some recognisable (0, 4, 5, 6, 9).
 """
 from configs import digits
 
