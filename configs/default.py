@@ -31,6 +31,11 @@ def get_config():
     model.activation = "leaky_relu"  # leaky_relu | gelu | swish | softplus | elu | tanh
     model.leaky_slope = 0.2
     model.hidden_dims = (128, 128, 128)  # mlp only
+    model.family = "ebm"        # ebm f(x) | latent_ebm f(x, z) | generator x = g(z) + eps
+    model.latent_dim = 16       # d, latent families only
+    model.feature_dim = 64      # latent_ebm: size of the ConvNet/MLP feature h(x) that meets z
+    model.latent_hidden = 64    # latent_ebm: width of the MLP u(z) on z alone
+    model.obs_std = 0.3         # generator: std of eps
 
     config.sampling = sampling = ml_collections.ConfigDict()
     sampling.num_steps = 100    # K
@@ -42,6 +47,17 @@ def get_config():
     sampling.init_high = 1.0
     sampling.init_std = 1.0
     sampling.unroll = 0         # scan unrolling: 0 auto (sampler.default_unroll), 1 rolled
+    sampling.latent_step_size = 0.05   # latent_ebm: s and sigma of z in the joint (x, z) chain
+    sampling.latent_noise_std = 0.3162
+
+    # Posterior chain z ~ p(z | x) of the latent families; ``sampling`` is their joint chain.
+    config.inference = inference = ml_collections.ConfigDict()
+    inference.start = "cold"    # cold: z_0 ~ N(0, init_std^2) each time | warm: a z per example
+    inference.num_steps = 30    # K
+    inference.step_size = 0.05  # s
+    inference.noise_std = 0.3162  # sigma; sqrt(2 s) makes it a Langevin sampler of p(z | x)
+    inference.init_std = 1.0    # z_0 ~ N(0, init_std^2), also for the joint chain
+    inference.unroll = 0        # as sampling.unroll
 
     config.training = training = ml_collections.ConfigDict()
     training.num_steps = 100000

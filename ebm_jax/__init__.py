@@ -9,6 +9,7 @@ any energy callable, and a learning step on the energy gap.
 """
 from ebm_jax.checkpointing import LoadedRun, load_workdir
 from ebm_jax.flow import Inversion, flow_map, invert
+from ebm_jax.latent_models import LatentModel, build_latent_model
 from ebm_jax.models import ConvEnergy, EnergyModel, MLPEnergy, build_model, count_params
 from ebm_jax.sampler import (ChainResult, init_chains, init_log_prob, langevin, make_sampler,
                              short_run)
@@ -18,8 +19,9 @@ from ebm_jax.trainer import train_and_evaluate
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChainResult", "ConvEnergy", "EnergyModel", "Inversion", "LoadedRun", "MLPEnergy",
-    "TrainState", "build_model", "count_params", "flow_map", "init_chains", "init_log_prob",
-    "init_state", "invert", "langevin", "load_workdir", "make_optimizer", "make_sampler",
+    "ChainResult", "ConvEnergy", "EnergyModel", "Inversion", "LatentModel", "LoadedRun",
+    "MLPEnergy", "TrainState", "build_latent_model", "build_model", "count_params", "flow_map",
+    "init_chains", "init_log_prob", "init_state", "invert", "langevin", "load_workdir",
+    "make_optimizer", "make_sampler",
     "make_train_step", "short_run", "train_and_evaluate",
 ]

@@ -19,7 +19,8 @@ from absl import logging
 import ml_collections
 import orbax.checkpoint as ocp
 
-from ebm_jax import distributed, models, parallel, train_step
+from ebm_jax import (distributed, latent, latent_models, latent_train_step, models, parallel,
+                     sampler, train_step)
 
 CONFIG_FILE = "config.json"
 META_FILE = "meta.json"
@@ -124,14 +125,16 @@ def write_atomically(path: str, text: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def write_run_files(workdir: str, config: ml_collections.ConfigDict, data_shape, is_image: bool):
-    """Writes config.json and meta.json; in a multi-process run only process 0 writes."""
+def write_run_files(workdir: str, config: ml_collections.ConfigDict, data_shape, is_image: bool,
+                    **meta):
+    """Writes config.json and meta.json; ``meta`` adds entries (e.g. a latent bank's size). In a
+    multi-process run only process 0 writes."""
     if not distributed.is_main_process():
         return
     os.makedirs(workdir, exist_ok=True)
     write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2))
     write_atomically(os.path.join(workdir, META_FILE), json.dumps(
-        {"data_shape": list(data_shape), "is_image": bool(is_image)}))
+        {"data_shape": list(data_shape), "is_image": bool(is_image), **meta}))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -145,18 +148,34 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 @dataclasses.dataclass
 class LoadedRun:
-    """A trained model: ``energy(params, x)`` is the negative energy. ``params`` are
+    """A trained model: ``energy(params, x)`` is the negative energy; for the latent families
+    (``model`` a LatentModel) it is ``energy(params, x, z)``, log p(x, z) up to a constant, and
+    ``bank`` holds the warm-start z of each training example (None otherwise). ``params`` are
     replicated over ``mesh``, the devices that evaluation splits its chains over."""
-    model: models.EnergyModel
+    model: models.EnergyModel | latent_models.LatentModel
     params: Any
     config: ml_collections.ConfigDict
     step: int
     is_image: bool
     mesh: Any
+    bank: Any = None
 
     @property
     def energy(self):
         return self.model.energy
+
+    def make_sampler(self, config=None, snapshot_steps=()):
+        """``sample(params, key, num) -> ChainResult`` of fresh samples of x, with the chain
+        settings of ``config`` (default: the run's own). An EBM's chains are split over
+        ``mesh`` (``num`` a multiple of its devices); a latent model's joint chain is not."""
+        config = config or self.config
+        if isinstance(self.model, latent_models.LatentModel):
+            if snapshot_steps:
+                raise ValueError("snapshots of the chain are for EBMs, not the latent families")
+            return latent.make_sampler(self.model, config)
+        return sampler.make_sampler(self.energy, config.sampling, self.data_shape,
+                                    snapshot_steps=snapshot_steps,
+                                    input_grad=self.model.input_grad, mesh=self.mesh)
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -170,15 +189,21 @@ def load_workdir(workdir: str, step: int | None = None, mesh=None) -> LoadedRun:
     config = read_config(workdir)
     with open(os.path.join(workdir, META_FILE)) as f:
         meta = json.load(f)
-    model = models.build_model(config.model, meta["data_shape"])
     tx = train_step.make_optimizer(config.optim, config.training.num_steps)
     mesh = parallel.make_mesh() if mesh is None else mesh
-    init = jax.jit(lambda key: train_step.init_state(model.init(key), tx),
-                   out_shardings=parallel.replicated(mesh))
-    target = init(jax.random.key(0))
+    if latent_models.is_latent(config.model):
+        model = latent_models.build_latent_model(config.model, meta["data_shape"])
+        target = latent_train_step.init_state(model, jax.random.key(0), tx, config.inference,
+                                              meta.get("bank_size", 0))
+    else:
+        model = models.build_model(config.model, meta["data_shape"])
+        init = jax.jit(lambda key: train_step.init_state(model.init(key), tx),
+                       out_shardings=parallel.replicated(mesh))
+        target = init(jax.random.key(0))
     ckpt = Checkpointer(workdir)
     try:
         state = ckpt.restore(target, step)
     finally:
         ckpt.close()
-    return LoadedRun(model, state.params, config, int(state.step), meta["is_image"], mesh)
+    return LoadedRun(model, state.params, config, int(state.step), meta["is_image"], mesh,
+                     getattr(state, "bank", None))

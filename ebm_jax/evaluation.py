@@ -80,9 +80,7 @@ def draw_chains(run, config, num_samples: int, seed: int, *, batch_size: int = 1
     batch is padded to a multiple of the device count, which leaves its chains unchanged
     (``parallel.round_up``)."""
     mesh = run.mesh
-    sample = sampler.make_sampler(run.energy, config.sampling, run.data_shape,
-                                  snapshot_steps=snapshot_steps, input_grad=run.model.input_grad,
-                                  mesh=mesh)
+    sample = run.make_sampler(config, snapshot_steps)
     xs, snaps = [], []
     for key, n in batch_keys(num_samples, seed, batch_size):
         out = sample(run.params, key, parallel.round_up(n, mesh))

@@ -73,10 +73,14 @@ def conv_depth(image_size: int) -> int:
 
 class ConvEnergy(nn.Module):
     """The paper's ConvNet: conv3x3 s1 (C->nf), 4x4 s2 convs doubling the width down to 4x4,
-    then a 4x4 valid conv to one number. No normalisation. Input NHWC in [-1, 1]."""
+    then a 4x4 valid conv to one number. No normalisation. Input NHWC in [-1, 1].
+
+    ``features`` > 0 makes the head give that many numbers per image (a feature vector, for
+    latent-variable energies) instead of one."""
     nf: int = 64
     activation: str = "leaky_relu"
     leaky_slope: float = 0.2
+    features: int = 0
 
     @nn.compact
     def __call__(self, x_BHWC: Array) -> Array:
@@ -87,15 +91,19 @@ class ConvEnergy(nn.Module):
         for i in range(conv_depth(size)):
             h = act(_conv(2 * width, 4, 2, ((1, 1), (1, 1)), width, f"down{i}")(h))
             width *= 2
-        f_B111 = _conv(1, 4, 1, "VALID", width, "head")(h)
-        return f_B111.reshape(x_BHWC.shape[0])
+        f_B11F = _conv(max(self.features, 1), 4, 1, "VALID", width, "head")(h)
+        if self.features:
+            return f_B11F.reshape(x_BHWC.shape[0], self.features)
+        return f_B11F.reshape(x_BHWC.shape[0])
 
 
 class MLPEnergy(nn.Module):
-    """A fully connected energy for vector data (1-D and 2-D toy densities)."""
+    """A fully connected energy for vector data (1-D and 2-D toy densities); ``features`` > 0
+    gives a feature vector per example instead of one number."""
     hidden_dims: Sequence[int] = (128, 128, 128)
     activation: str = "swish"
     leaky_slope: float = 0.2
+    features: int = 0
 
     @nn.compact
     def __call__(self, x_BD: Array) -> Array:
@@ -105,9 +113,9 @@ class MLPEnergy(nn.Module):
             h = act(nn.Dense(width, kernel_init=_torch_kernel_init,
                              bias_init=_torch_bias_init(fan_in), name=f"dense{i}")(h))
             fan_in = width
-        f_B1 = nn.Dense(1, kernel_init=_torch_kernel_init, bias_init=_torch_bias_init(fan_in),
-                        name="head")(h)
-        return f_B1[:, 0]
+        f_BF = nn.Dense(max(self.features, 1), kernel_init=_torch_kernel_init,
+                        bias_init=_torch_bias_init(fan_in), name="head")(h)
+        return f_BF if self.features else f_BF[:, 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +154,9 @@ class EnergyModel:
         return jax.grad(lambda x: jnp.sum(energy(params, x)))
 
 
-def build_model(model_config, data_shape: Sequence[int]) -> EnergyModel:
-    """Builds the energy model named by ``model_config.name`` ('conv' or 'mlp')."""
+def build_model(model_config, data_shape: Sequence[int], features: int = 0) -> EnergyModel:
+    """Builds the energy model named by ``model_config.name`` ('conv' or 'mlp'); with
+    ``features`` > 0 its output is a feature vector of that size per example."""
     name = model_config.get("name", "conv")
     activation = model_config.get("activation", "leaky_relu")
     slope = model_config.get("leaky_slope", 0.2)
@@ -157,12 +166,13 @@ def build_model(model_config, data_shape: Sequence[int]) -> EnergyModel:
         if data_shape[0] != data_shape[1]:
             raise ValueError(f"the conv energy needs square images, got {data_shape}")
         conv_depth(data_shape[0])
-        module = ConvEnergy(nf=model_config.get("nf", 64), activation=activation, leaky_slope=slope)
+        module = ConvEnergy(nf=model_config.get("nf", 64), activation=activation, leaky_slope=slope,
+                            features=features)
     elif name == "mlp":
         if len(data_shape) != 1:
             raise ValueError(f"the mlp energy needs vectors (D,), got example shape {data_shape}")
         module = MLPEnergy(hidden_dims=tuple(model_config.get("hidden_dims", (128, 128, 128))),
-                           activation=activation, leaky_slope=slope)
+                           activation=activation, leaky_slope=slope, features=features)
     else:
         raise ValueError(f"unknown model.name {name!r}; choose 'conv' or 'mlp'")
     return EnergyModel(module, tuple(int(d) for d in data_shape))

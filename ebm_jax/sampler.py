@@ -79,8 +79,10 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
       num_steps: K. A Python int, or, with ``num_steps_max``, a traced integer (dynamic K): the
         loop then always has ``num_steps_max`` iterations and skips those past K, so drawing a
         new K per update never recompiles.
-      step_size: the gradient coefficient s.
-      noise_std: sigma. With 0 the map x_0 -> x_K is deterministic (the flow view).
+      step_size: the gradient coefficient s; an array broadcasting against x gives each
+        coordinate its own (the joint chain of a latent model moves x and z differently).
+      noise_std: sigma, a number or such an array. With 0 the map x_0 -> x_K is deterministic
+        (the flow view).
       num_steps_max: static loop length for dynamic K.
       num_steps_min: with dynamic K, the first ``num_steps_min`` steps run unconditionally
         (K is taken to be at least this). Only the remaining steps sit under ``lax.cond``,
@@ -129,7 +131,7 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
         def body(carry, inputs):
             x, grad_sum, snaps = carry
             k, eps = inputs
-            if noise_std == 0 and noise is None:
+            if noise is None and jnp.ndim(noise_std) == 0 and noise_std == 0:
                 eps = jnp.zeros_like(x)
             if conditional:
                 x, gnorm = jax.lax.cond(k < num_steps, step, skip, x, k, eps)

@@ -145,8 +145,13 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     a trip rolls back to the last checkpoint with a lower learning rate, or raises
     guard.DivergenceError when rollbacks are used up. SIGTERM or SIGINT saves a checkpoint and
     raises preemption.Preempted. Bad input raises validation.InputError before anything is
-    written to the workdir.
+    written to the workdir. The latent families (``model.family``) train in
+    ``latent_trainer``.
     """
+    if config.model.get("family", "ebm") != "ebm":
+        from ebm_jax import latent_trainer  # it imports this module
+        return latent_trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress,
+                                                 step_callback=step_callback)
     ds = validation.load_dataset(config.data, config.seed)
     model = models.build_model(config.model, ds.shape)
     mesh = parallel.make_mesh() if mesh is None else mesh

@@ -5,14 +5,16 @@ import os
 import pytest
 
 from configs import default
-from ebm_jax import models
+from ebm_jax import latent_models, models
 from tests.conftest import ROOT
 
 NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not p.endswith("__init__.py"))
 SHAPES = {"toy2d": (2,), "toy1d": (1,), "digits": (8, 8, 1), "test": (8, 8, 1),
           "cifar10": (32, 32, 3), "digits_gelu": (8, 8, 1),
-          "cifar10_gelu": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3)}
+          "cifar10_gelu": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3),
+          "latent_ebm_digits": (8, 8, 1), "generator_digits": (8, 8, 1),
+          "latent_ebm_celeba": (64, 64, 3)}
 
 
 def test_every_config_is_listed():
@@ -31,9 +33,12 @@ def test_config_docstring_gives_run_command_and_expectation(name):
 def test_config_has_exactly_the_default_fields_and_builds_its_model(name):
     config = importlib.import_module(f"configs.{name}").get_config()
     base = default.get_config()
-    for block in ("data", "model", "sampling", "training", "optim", "guard", "eval"):
+    for block in ("data", "model", "sampling", "inference", "training", "optim", "guard", "eval"):
         assert set(config[block].keys()) == set(base[block].keys()), block
-    models.build_model(config.model, SHAPES[name])
+    if latent_models.is_latent(config.model):
+        latent_models.build_latent_model(config.model, SHAPES[name])
+    else:
+        models.build_model(config.model, SHAPES[name])
 
 
 def test_paper_settings():

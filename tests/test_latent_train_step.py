@@ -1,0 +1,104 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from ebm_jax import latent, latent_models, latent_train_step, parallel, stats, train_step
+
+
+def banana(rng, n):
+    """A known 1-D latent model in 2-D: z ~ N(0, 1), x = (0.7 z, 0.35 (z^2 - 1)) + N(0, 0.1^2)."""
+    z = rng.standard_normal(n)
+    x = np.stack([0.7 * z, 0.35 * z ** 2 - 0.35], 1)
+    return (x + 0.1 * rng.standard_normal((n, 2))).astype(np.float32)
+
+
+def toy_config(family="latent_ebm", start="cold"):
+    c = default.get_config()
+    c.model.family, c.model.name, c.model.activation = family, "mlp", "swish"
+    c.model.hidden_dims, c.model.feature_dim = (64, 64), 16
+    c.model.latent_dim, c.model.latent_hidden = 2, 32
+    c.sampling.num_steps, c.sampling.step_size, c.sampling.noise_std = 30, 0.1, 0.01
+    c.sampling.init_low, c.sampling.init_high = -2.0, 2.0
+    c.sampling.unroll, c.inference.unroll = 1, 1
+    c.inference.num_steps, c.inference.start = 10, start
+    c.training.data_noise_std = 0.0
+    c.optim.learning_rate = 3e-3
+    return c
+
+
+def setup(config, bank_size=0, mesh=None):
+    model = latent_models.build_latent_model(config.model, (2,))
+    tx = train_step.make_optimizer(config.optim, config.training.num_steps)
+    state = latent_train_step.init_state(model, jax.random.key(0), tx, config.inference,
+                                         bank_size)
+    return model, state, latent_train_step.make_train_step(model, tx, config, mesh)
+
+
+def test_latent_ebm_learns_a_known_latent_model_and_an_untrained_one_fails():
+    """MMD^2 (fixed kernels) and histogram KL(truth || samples) of 1,000 joint short-run
+    samples against the truth. Measured: after 400 updates MMD^2 0.014, KL 0.49; untrained
+    0.71, 2.59; after one update 0.69, 2.71; two samples of the truth -0.001, 0.18 (the KL
+    floor of 1,000 points in 400 bins)."""
+    data = banana(np.random.default_rng(0), 10000)
+    truth = banana(np.random.default_rng(1), 1000)
+    config = toy_config()
+    model, state, update = setup(config)
+    sample = latent.make_sampler(model, config)
+    scores = {}
+    for step in range(401):
+        if step in (0, 1, 400):
+            x = np.asarray(sample(state.params, jax.random.key(9), 1000).x)
+            scores[step] = (stats.mmd2(x, truth), stats.histogram_kl(truth, x, bins=20))
+        index = np.random.default_rng(step).choice(len(data), 256, replace=False)
+        state, _ = update(state, jnp.asarray(data[index]), jnp.asarray(index, np.int32))
+    print("updates: (MMD^2, KL)", {k: (round(a, 4), round(b, 3)) for k, (a, b) in scores.items()})
+    assert scores[400][0] < 0.03 and scores[400][1] < 1.0
+    for bad in (0, 1):
+        assert scores[bad][0] > 0.1 and scores[bad][1] > 1.5
+
+
+@pytest.mark.parametrize("family", ["latent_ebm", "generator"])
+def test_warm_start_bank_keeps_the_inferred_z_of_exactly_the_batch(family):
+    config = toy_config(family, "warm")
+    config.sampling.num_steps, config.inference.num_steps = 2, 3
+    model, state, update = setup(config, bank_size=40)
+    bank0 = np.asarray(state.bank)
+    data = banana(np.random.default_rng(0), 40)
+    index = np.array([3, 17, 5, 30], np.int32)
+    # The stored z must be the chain's end from the stored start.
+    key = jax.random.fold_in(train_step.step_key(config.seed, 0), 3)
+    z = latent.infer(lambda a, b: model.energy(state.params, a, b), jnp.asarray(data[index]),
+                     jnp.asarray(bank0[index]), key, 3,
+                     **latent.inference_kwargs(config.inference)).x
+    new, metrics = update(state, jnp.asarray(data[index]), jnp.asarray(index))
+    bank1 = np.asarray(new.bank)
+    rest = np.setdiff1d(np.arange(40), index)
+    np.testing.assert_array_equal(bank1[rest], bank0[rest])
+    assert np.all(np.abs(bank1[index] - bank0[index]) > 0)
+    np.testing.assert_allclose(bank1[index], z, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(float(metrics["loss"]))
+
+
+def test_cold_start_has_no_bank_and_eight_devices_equal_one_with_a_sharded_bank():
+    cold = toy_config("latent_ebm", "cold")
+    assert setup(cold)[1].bank is None
+    config = toy_config("latent_ebm", "warm")
+    config.sampling.num_steps, config.inference.num_steps = 3, 3
+    data = banana(np.random.default_rng(0), 45)
+    rows = latent_train_step.bank_rows(len(data), 8)
+    assert rows == 48
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()[:8]):
+        mesh = parallel.make_mesh(devices)
+        model, state, update = setup(config, rows, mesh)
+        state = jax.device_put(state, latent_train_step.state_shardings(mesh, True))
+        for step in range(2):
+            index = np.random.default_rng(step).choice(len(data), 16, replace=False)
+            state, _ = update(state, parallel.shard_batch(data[index], mesh),
+                              parallel.shard_batch(index.astype(np.int32), mesh))
+        assert state.bank.sharding.spec == parallel.data_sharded(mesh).spec
+        results.append(jax.device_get(state))
+    for a, b in zip(jax.tree_util.tree_leaves(results[0]), jax.tree_util.tree_leaves(results[1])):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
