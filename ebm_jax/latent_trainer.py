@@ -77,7 +77,8 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
         if done % t_cfg.sample_every == 0 or done == total:
             trainer.write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, done),
                                       t_cfg.num_plot_samples,
-                                      os.path.join(sample_dir, f"step_{done:07d}.png"), ds)
+                                      os.path.join(sample_dir, f"step_{done:07d}.png"), ds,
+                                      mesh)
         if done % t_cfg.checkpoint_every == 0 or done == total:
             ckpt.save(state)
     ckpt.close()
