@@ -62,7 +62,11 @@ def get_config():
     config.training = training = ml_collections.ConfigDict()
     training.num_steps = 100000
     training.batch_size = 64    # m, global: split across all devices
-    training.data_noise_std = 0.03
+    training.data_noise_std = 0.03      # sigma_data at the start
+    training.data_noise_schedule = "constant"  # constant | cosine | linear, like optim.schedule
+    training.data_noise_decay_start = 0
+    training.data_noise_decay_steps = 0    # 0: decay until training.num_steps
+    training.data_noise_final_factor = 0.0
     training.checkpoint_every = 1000
     training.keep_checkpoints = 3
     training.log_every = 50
@@ -95,4 +99,28 @@ def get_config():
     ev.num_samples = 64
     ev.fid_num_samples = 40000  # --mode=fid, as in the paper
     ev.seed = 1234
+    return config
+
+
+PAPER_UPDATES = 200_000
+PAPER_DECAY_UPDATES = 50_000
+PAPER_DECAY_FACTOR = 0.1
+
+
+def paper_protocol(config):
+    """The paper's training length and annealing, applied to ``config`` in place.
+
+    The paper trains for 200,000 updates and then gradually lowers the learning rate and the
+    data noise; it gives neither the length nor the end point of that decay. Here both decay
+    linearly over 50,000 more updates to a tenth of their values (our choice).
+    """
+    config.training.num_steps = PAPER_UPDATES + PAPER_DECAY_UPDATES
+    config.optim.schedule = "linear"
+    config.optim.decay_start = PAPER_UPDATES
+    config.optim.decay_steps = PAPER_DECAY_UPDATES
+    config.optim.final_lr_factor = PAPER_DECAY_FACTOR
+    config.training.data_noise_schedule = "linear"
+    config.training.data_noise_decay_start = PAPER_UPDATES
+    config.training.data_noise_decay_steps = PAPER_DECAY_UPDATES
+    config.training.data_noise_final_factor = PAPER_DECAY_FACTOR
     return config

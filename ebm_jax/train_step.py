@@ -31,29 +31,51 @@ class TrainState(flax.struct.PyTreeNode):
     opt_state: Any
 
 
-def make_schedule(optim_config, total_steps: int | None = None):
-    """The learning rate as a function of the update: ``optim.schedule`` is ``constant``, or
-    ``cosine`` / ``linear`` decay from ``learning_rate`` to ``learning_rate * final_lr_factor``
-    between ``decay_start`` and ``decay_start + decay_steps`` (``decay_steps`` 0: until
-    ``total_steps``), after ``warmup_steps`` of linear warm-up from 0."""
-    c = optim_config
-    lr, kind = float(c.learning_rate), c.get("schedule", "constant")
-    warmup, start = int(c.get("warmup_steps", 0)), int(c.get("decay_start", 0))
+def decay_schedule(value: float, kind: str = "constant", *, total_steps: int | None = None,
+                   warmup_steps: int = 0, decay_start: int = 0, decay_steps: int = 0,
+                   final_factor: float = 0.0):
+    """``value`` as a function of the update: ``constant``, or ``cosine`` / ``linear`` decay to
+    ``value * final_factor`` between ``decay_start`` and ``decay_start + decay_steps``
+    (``decay_steps`` 0: until ``total_steps``), after ``warmup_steps`` of linear warm-up from 0.
+    """
+    value, warmup, start = float(value), int(warmup_steps), int(decay_start)
     if kind == "constant":
-        decay = optax.constant_schedule(lr)
+        decay = optax.constant_schedule(value)
     elif kind in ("cosine", "linear"):
-        steps = int(c.get("decay_steps", 0)) or max(int(total_steps or 0) - start, 1)
-        final = lr * float(c.get("final_lr_factor", 0.0))
+        steps = int(decay_steps) or max(int(total_steps or 0) - start, 1)
+        final = value * float(final_factor)
         if kind == "cosine":
-            tail = optax.cosine_decay_schedule(lr, steps, alpha=final / lr if lr else 0.0)
+            tail = optax.cosine_decay_schedule(value, steps, alpha=final / value if value else 0.0)
         else:
-            tail = optax.linear_schedule(lr, final, steps)
-        decay = optax.join_schedules([optax.constant_schedule(lr), tail], [start])
+            tail = optax.linear_schedule(value, final, steps)
+        decay = optax.join_schedules([optax.constant_schedule(value), tail], [start])
     else:
-        raise ValueError(f"optim.schedule={kind!r}: choose constant, cosine or linear")
+        raise ValueError(f"schedule {kind!r}: choose constant, cosine or linear")
     if warmup:
-        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
+        return optax.join_schedules([optax.linear_schedule(0.0, value, warmup), decay], [warmup])
     return decay
+
+
+def make_schedule(optim_config, total_steps: int | None = None):
+    """The learning rate: ``decay_schedule`` of ``optim.learning_rate`` with ``optim.schedule``,
+    ``warmup_steps``, ``decay_start``, ``decay_steps`` and ``final_lr_factor``."""
+    c = optim_config
+    return decay_schedule(c.learning_rate, c.get("schedule", "constant"), total_steps=total_steps,
+                          warmup_steps=c.get("warmup_steps", 0),
+                          decay_start=c.get("decay_start", 0), decay_steps=c.get("decay_steps", 0),
+                          final_factor=c.get("final_lr_factor", 0.0))
+
+
+def make_data_noise_schedule(training_config):
+    """sigma_data: ``decay_schedule`` of ``training.data_noise_std`` with
+    ``training.data_noise_schedule``, ``data_noise_decay_start``, ``data_noise_decay_steps`` and
+    ``data_noise_final_factor`` (the paper lowers the data noise with the learning rate)."""
+    c = training_config
+    return decay_schedule(c.data_noise_std, c.get("data_noise_schedule", "constant"),
+                          total_steps=c.num_steps,
+                          decay_start=c.get("data_noise_decay_start", 0),
+                          decay_steps=c.get("data_noise_decay_steps", 0),
+                          final_factor=c.get("data_noise_final_factor", 0.0))
 
 
 def make_optimizer(optim_config, total_steps: int | None = None) -> optax.GradientTransformation:
@@ -110,7 +132,7 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
     num_steps_max = int(s_cfg.get("num_steps_max", 0) or 0)
     dynamic = num_steps_max > num_steps
     sample_kwargs = sampler.sampling_kwargs(s_cfg, grad_given=input_grad is not None)
-    data_noise_std = float(t_cfg.data_noise_std)
+    data_noise_std = make_data_noise_schedule(t_cfg)
     seed = int(config.seed)
     constrain = parallel.split_constraint(mesh)
 
@@ -129,8 +151,9 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
                                    batch_shape, constrain=constrain, grad_fn=grad_fn,
                                    **k_kwargs, **sample_kwargs)
         y = jax.lax.stop_gradient(chains.x)
-        x = data + data_noise_std * jax.random.normal(jax.random.fold_in(key, 1), data.shape,
-                                                      data.dtype)
+        sigma_data = data_noise_std(state.step)
+        x = data + sigma_data * jax.random.normal(jax.random.fold_in(key, 1), data.shape,
+                                                  data.dtype)
         if constrain is not None:
             x = constrain(x)
 
@@ -155,6 +178,7 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
             # Diversity across chains: near 0 when every chain ends at the same point.
             samples_chain_std=jnp.mean(jnp.std(y, axis=0)),
             param_norm=optax.tree.norm(params),
+            data_noise_std=sigma_data,
         )
         return TrainState(state.step + 1, params, opt_state), metrics
 

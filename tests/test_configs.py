@@ -2,10 +2,11 @@ import glob
 import importlib
 import os
 
+import numpy as np
 import pytest
 
 from configs import default
-from ebm_jax import latent_models, models
+from ebm_jax import latent_models, models, train_step
 from tests.conftest import ROOT
 
 NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
@@ -14,7 +15,8 @@ SHAPES = {"toy2d": (2,), "toy1d": (1,), "digits": (8, 8, 1), "test": (8, 8, 1),
           "cifar10": (32, 32, 3), "digits_gelu": (8, 8, 1),
           "cifar10_gelu": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3),
           "latent_ebm_digits": (8, 8, 1), "generator_digits": (8, 8, 1),
-          "latent_ebm_celeba": (64, 64, 3)}
+          "latent_ebm_celeba": (64, 64, 3), "lsun_bedroom64": (64, 64, 3),
+          "celeba128": (128, 128, 3)}
 
 
 def test_every_config_is_listed():
@@ -49,3 +51,18 @@ def test_paper_settings():
     assert (c.data.image_size, c.model.nf, c.sampling.num_steps, c.sampling.step_size,
             c.sampling.noise_std) == (64, 64, 100, 1.0, 0.01)
     assert (c.optim.b1, c.optim.b2) == (0.9, 0.999)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "celeba", "lsun_bedroom64", "celeba128"])
+def test_image_configs_follow_the_paper_protocol(name):
+    c = importlib.import_module(f"configs.{name}").get_config()
+    assert (c.data.max_examples, c.training.batch_size, c.sampling.num_steps,
+            c.training.data_noise_std) == (40000, 64, 100, 0.03)
+    lr = train_step.make_schedule(c.optim, c.training.num_steps)
+    sigma = train_step.make_data_noise_schedule(c.training)
+    # 200,000 updates at the start values, then both lowered together to a tenth.
+    np.testing.assert_allclose([lr(0), lr(200_000), lr(225_000), lr(250_000)],
+                               [1e-4, 1e-4, 0.55e-4, 1e-5], rtol=1e-5)
+    np.testing.assert_allclose([sigma(0), sigma(200_000), sigma(250_000)], [0.03, 0.03, 0.003],
+                               rtol=1e-5)
+    assert c.training.num_steps == 250_000

@@ -73,6 +73,7 @@ def test_update_is_adam_on_the_energy_gap_with_the_chains_held_fixed():
     update = train_step.make_train_step(model.energy, tx, config, SHAPE)
     new_state, metrics = update(state, batch)  # donates state
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+    np.testing.assert_allclose(metrics["data_noise_std"], config.training.data_noise_std)
     np.testing.assert_allclose(metrics["energy_gap"], -loss, rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(new_state.params),
                     jax.tree_util.tree_leaves(expected)):
@@ -125,6 +126,13 @@ def test_optimizer_settings_and_schedules_come_from_the_config():
     config.optim.warmup_steps = 4
     sched = train_step.make_schedule(config.optim, total_steps=110)
     np.testing.assert_allclose([sched(2), sched(4)], [0.25, 0.5], rtol=1e-5)
+    config.training.data_noise_std = 0.04
+    config.training.data_noise_schedule = "cosine"
+    config.training.data_noise_decay_start = 2
+    config.training.data_noise_final_factor = 0.5
+    sigma = train_step.make_data_noise_schedule(config.training)  # 4 updates: decay over 2..4
+    np.testing.assert_allclose([sigma(0), sigma(2), sigma(3), sigma(4)],
+                               [0.04, 0.04, 0.04 * (0.5 + 0.5 * 0.5), 0.02], rtol=1e-5)
     with pytest.raises(ValueError, match="optax"):
         config.optim.optimizer = "adamx"
         train_step.make_optimizer(config.optim)
