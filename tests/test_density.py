@@ -1,11 +1,12 @@
 import os
 import types
 
+import jax
 import numpy as np
 import pytest
 
 from configs import toy2d
-from ebm_jax import data, evaluation
+from ebm_jax import checkpointing, data, evaluation, parallel
 from ebm_jax.eval_modes import density
 
 
@@ -14,8 +15,10 @@ def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at
     config = toy2d.get_config()
     config.sampling.num_steps = 20
     toy = data.TOY_DENSITIES[config.data.dataset]
-    run = types.SimpleNamespace(energy=lambda params, x: toy.log_density(x), params=None,
-                                data_shape=(2,), is_image=False, step=0, config=config)
+    model = types.SimpleNamespace(energy=lambda params, x: toy.log_density(x), input_grad=None,
+                                  data_shape=(2,))
+    run = checkpointing.LoadedRun(model, None, config, 0, False,
+                                  parallel.make_mesh(jax.devices()[:1]))
     request = evaluation.Request(500, 0, {"grid_size": 60})
     result = density.evaluate_density(run, config, str(tmp_path), request)
     stats = result["stats"]
