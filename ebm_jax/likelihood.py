@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_jax import data, flow, logdet, sampler
+from ebm_jax import data, distributed, flow, logdet, parallel, sampler
 
 Array = jax.Array
 
@@ -171,7 +171,10 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
                         logdet_method=method, logdet_kwargs=ld_kwargs, **kwargs,
                         **invert_kwargs)
 
-    out = jax.device_get(compute(run.params, jnp.asarray(x), jax.random.key(request.seed)))
+    # The images are split over every device of every process, then gathered; each image's
+    # result depends on its own row only, and padding keeps the random draws of the others.
+    out = compute(run.params, parallel.shard_rows(x, run.mesh), jax.random.key(request.seed))
+    out = {k: distributed.gather(v)[:len(x)] for k, v in out.items()}
     per_image = {k: np.asarray(v).tolist() for k, v in out.items()}
     out_of_support = int(np.sum(np.asarray(out["at_boundary"]) > 0))
     stats = {k: float(np.mean(v)) for k, v in out.items() if k != "at_boundary"}

@@ -58,6 +58,17 @@ def round_up(n: int, mesh: Mesh) -> int:
     return -(-int(n) // d) * d
 
 
+def shard_rows(x: np.ndarray, mesh: Mesh) -> jax.Array:
+    """The rows of ``x`` (the same array on every process) as one array split along the mesh's
+    data axis, padded to a multiple of its devices by repeating the last row. Each process
+    places only the rows of its own devices; the caller drops the padded rows of the result."""
+    x = np.asarray(x)
+    pad = round_up(len(x), mesh) - len(x)
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+    return jax.make_array_from_callback(x.shape, data_sharded(mesh), lambda index: x[index])
+
+
 def shard_batch(batch: np.ndarray, mesh: Mesh) -> jax.Array:
     """Places this process's share of a batch, split over the mesh's data axis."""
     return jax.make_array_from_process_local_data(data_sharded(mesh), np.asarray(batch))

@@ -72,3 +72,12 @@ def test_each_device_draws_its_own_chains_and_they_do_not_depend_on_the_device_c
     assert len({tuple(np.round(row, 6)) for row in flat}) == 16
     np.testing.assert_allclose(np.asarray(chains(parallel.make_mesh(jax.devices()[:1]))),
                                np.asarray(x8), rtol=1e-6)
+
+
+def test_shard_rows_pads_to_the_devices_and_keeps_the_rows():
+    mesh = parallel.make_mesh()
+    x = np.arange(10.0).reshape(5, 2)
+    x_dev = parallel.shard_rows(x, mesh)
+    assert x_dev.shape == (8, 2) and x_dev.sharding == parallel.data_sharded(mesh)
+    np.testing.assert_array_equal(np.asarray(x_dev)[:5], x)
+    np.testing.assert_array_equal(np.asarray(x_dev)[5:], np.repeat(x[-1:], 3, axis=0))

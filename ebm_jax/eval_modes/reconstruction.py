@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ebm_jax import data, evaluation, flow, plotting, sampler
+from ebm_jax import data, distributed, evaluation, flow, parallel, plotting, sampler
 
 
 def pick_targets(run, config, num_images: int, seed: int, targets: str):
@@ -54,8 +53,15 @@ def evaluate_reconstruction(run, config, out_dir: str, request: evaluation.Reque
         return flow.invert(lambda v: run.energy(params, v), x, key, num_iters=num_iters,
                            learning_rate=learning_rate, snapshot_every=every, **kw)
 
-    out = jax.device_get(solve(run.params, jnp.asarray(x_target),
-                               jax.random.fold_in(jax.random.key(request.seed), 0)))
+    # The targets are split over every device of every process and gathered; padding rows
+    # (parallel.shard_rows) leave the others' z_0 draws and optimisation unchanged.
+    out = solve(run.params, parallel.shard_rows(x_target, run.mesh),
+                jax.random.fold_in(jax.random.key(request.seed), 0))
+    n = len(x_target)
+    out = out._replace(z=distributed.gather(out.z)[:n], x=distributed.gather(out.x)[:n],
+                       mse_B=distributed.gather(out.mse_B)[:n],
+                       at_boundary_B=distributed.gather(out.at_boundary_B)[:n],
+                       snapshots=distributed.gather(out.snapshots)[:, :n])
     snaps_TB = np.asarray(out.snapshots)
     axes = tuple(range(2, snaps_TB.ndim))
     mse_T = np.mean(np.square(snaps_TB - x_target[None]), axis=axes).mean(axis=1)
