@@ -18,7 +18,9 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax import evaluation, script_flags, trainer
+from ebm_jax.evaluation import evaluation
+from ebm_jax.cli import script_flags
+from ebm_jax.training import trainer
 
 FLAGS = flags.FLAGS
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")

@@ -2,11 +2,11 @@
 
   python train.py --config=configs/toy2d.py --workdir=runs/toy2d [--config.training.num_steps=N]
 
-The work is done by ``ebm_jax.trainer.train_and_evaluate``; this script only parses flags, so
+The work is done by ``ebm_jax.training.trainer.train_and_evaluate``; this script only parses flags, so
 that everything stays importable and testable. A run resumes from the latest checkpoint in
 ``--workdir``. Logs: ``metrics.jsonl``; pictures: ``samples/step_*.png``.
 
-Exit codes (see ``ebm_jax/cli.py``): 0 done; 1 bad input, explained in one paragraph (add
+Exit codes (see ``ebm_jax/errors.py``): 0 done; 1 bad input, explained in one paragraph (add
 ``--verbose`` for the traceback); 3 diverged despite ``guard.max_rollbacks`` rollbacks; 143 or
 130 stopped by SIGTERM or SIGINT after saving a checkpoint (run it again to resume).
 """
@@ -16,8 +16,9 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from configs import default
-from ebm_jax import cli, script_flags, trainer
+from ebm_jax.configs import default
+from ebm_jax.cli import errors, script_flags
+from ebm_jax.training import trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/toy2d.py.",
@@ -33,10 +34,10 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     trainer.quiet_library_logs()
     script_flags.start_distributed_runtime()
-    sys.exit(cli.run_training(FLAGS.config, FLAGS.workdir, reference=default.get_config(),
+    sys.exit(errors.run_training(FLAGS.config, FLAGS.workdir, reference=default.get_config(),
                               progress=FLAGS.progress, verbose=FLAGS.verbose))
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=functools.partial(cli.parse_flags, flag_values=FLAGS,
+    app.run(main, flags_parser=functools.partial(errors.parse_flags, flag_values=FLAGS,
                                                  reference=default.get_config()))

@@ -33,8 +33,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from configs import default  # noqa: E402
-from ebm_jax import evaluation, models, parallel, sampler, train_step  # noqa: E402
+from ebm_jax.configs import default  # noqa: E402
+from ebm_jax.evaluation import evaluation# noqa: E402
+from ebm_jax.models import nets
+from ebm_jax.runtime import parallel
+from ebm_jax.core import sampler
+from ebm_jax.training import train_step
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, "..", "..", "shared", "bench", "torch_reference.py")
@@ -50,7 +54,7 @@ def forward_flops(image_size: int, nf: int, channels: int = 3) -> int:
     """Multiply-adds x 2 of one forward pass of the ConvNet energy on one image."""
     flops = 2 * image_size**2 * nf * 9 * channels
     size, width = image_size, nf
-    for _ in range(models.conv_depth(image_size)):
+    for _ in range(nets.conv_depth(image_size)):
         size //= 2
         flops += 2 * size**2 * 2 * width * 16 * width
         width *= 2
@@ -66,7 +70,7 @@ class Ours:
         config.sampling.unroll = unroll
         config.training.batch_size = batch
         self.shape = (image_size, image_size, 3)
-        self.model = models.build_model(config.model, self.shape)
+        self.model = nets.build_model(config.model, self.shape)
         self.matmul_precision, dtype = PRECISIONS[precision]
         input_grad = lambda params: self.model.input_grad(params, dtype)
         tx = train_step.make_optimizer(config.optim)
@@ -164,11 +168,12 @@ def flow_case(case: str, image_size: int, nf: int, a) -> dict:
     """Seconds per image of ``bpd`` or ``reconstruction`` (ours only: the reference has
     neither) on a random GELU ConvNet, K = ``--steps``, ``--flow_images`` images in one jitted
     call, timed after a compiling call; ``bpd`` uses the ``--bpd_logdet`` method."""
-    from ebm_jax import flow, likelihood
+    from ebm_jax.core import flow
+    from ebm_jax.evaluation import likelihood
     config = default.get_config()
     config.model.nf, config.model.activation = nf, "gelu"
     shape = (image_size, image_size, 3)
-    model = models.build_model(config.model, shape)
+    model = nets.build_model(config.model, shape)
     params = model.init(jax.random.key(0))
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (a.flow_images,) + shape),
                     jnp.float32)

@@ -7,14 +7,14 @@
 The core is pure: ``energy(params, x) -> f`` (negative energy), a Langevin sampler that takes
 any energy callable, and a learning step on the energy gap.
 """
-from ebm_jax.checkpointing import LoadedRun, load_workdir
-from ebm_jax.flow import Inversion, flow_map, invert
-from ebm_jax.latent_models import LatentModel, build_latent_model
-from ebm_jax.models import ConvEnergy, EnergyModel, MLPEnergy, build_model, count_params
-from ebm_jax.sampler import (ChainResult, init_chains, init_log_prob, langevin, make_sampler,
+from ebm_jax.runtime.checkpointing import LoadedRun, load_workdir
+from ebm_jax.core.flow import Inversion, flow_map, invert
+from ebm_jax.models.latent_nets import LatentModel, build_latent_model
+from ebm_jax.models.nets import ConvEnergy, EnergyModel, MLPEnergy, build_model, count_params
+from ebm_jax.core.sampler import (ChainResult, init_chains, init_log_prob, langevin, make_sampler,
                              short_run)
-from ebm_jax.train_step import TrainState, init_state, make_optimizer, make_train_step
-from ebm_jax.trainer import train_and_evaluate
+from ebm_jax.training.train_step import TrainState, init_state, make_optimizer, make_train_step
+from ebm_jax.training.trainer import train_and_evaluate
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""Converts the standard FID Inception weights to the ``.npz`` that ``ebm_jax.inception`` reads.
+"""Converts the standard FID Inception weights to the ``.npz`` that ``ebm_jax.evaluation.inception`` reads.
 
 Input: pytorch-fid's port of the TensorFlow graph ``inception-2015-12-05`` (the weights behind
 every published FID),
@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ebm_jax import inception  # noqa: E402
+from ebm_jax.evaluation import inception# noqa: E402
 
 
 def verify(state_dict, out_path: str) -> None:

@@ -30,15 +30,17 @@ def quick_compile():
 def gelu_workdir(tmp_path_factory):
     """An untrained digits workdir with a GELU energy (nf=8, K=3) whose training keeps the
     digits after the first 1,500 out; likelihoods need only some smooth energy."""
-    from configs import test as test_config
-    from ebm_jax import checkpointing, models, train_step
+    from ebm_jax.configs import test as test_config
+    from ebm_jax.runtime import checkpointing
+    from ebm_jax.models import nets
+    from ebm_jax.training import train_step
 
     path = str(tmp_path_factory.mktemp("gelu_run"))
     config = test_config.get_config()
     config.model.activation = "gelu"
     config.data.max_examples = 1500
     config.sampling.num_steps = 3
-    model = models.build_model(config.model, (8, 8, 1))
+    model = nets.build_model(config.model, (8, 8, 1))
     tx = train_step.make_optimizer(config.optim, config.training.num_steps)
     checkpointing.write_run_files(path, config, (8, 8, 1), True)
     ckpt = checkpointing.Checkpointer(path)
@@ -50,8 +52,9 @@ def gelu_workdir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_workdir(tmp_path_factory):
     """A workdir of configs/test.py (8x8 digits, nf=8, K=5, four updates) on one device."""
-    from configs import test as test_config
-    from ebm_jax import parallel, trainer
+    from ebm_jax.configs import test as test_config
+    from ebm_jax.runtime import parallel
+    from ebm_jax.training import trainer
 
     path = str(tmp_path_factory.mktemp("tiny_run"))
     trainer.train_and_evaluate(test_config.get_config(), path,

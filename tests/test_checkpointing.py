@@ -6,13 +6,15 @@ import jax
 import numpy as np
 import pytest
 
-from configs import test as test_config
-from ebm_jax import checkpointing, models, train_step
+from ebm_jax.configs import test as test_config
+from ebm_jax.runtime import checkpointing
+from ebm_jax.models import nets
+from ebm_jax.training import train_step
 
 
 def make_state(seed):
     config = test_config.get_config()
-    model = models.build_model(config.model, (8, 8, 1))
+    model = nets.build_model(config.model, (8, 8, 1))
     tx = train_step.make_optimizer(config.optim)
     return config, model, train_step.init_state(model.init(jax.random.key(seed)), tx)
 

@@ -2,7 +2,9 @@ import signal
 
 import pytest
 
-from ebm_jax import cli, guard, preemption, validation
+from ebm_jax.cli import errors
+from ebm_jax.training import guard
+from ebm_jax.runtime import preemption, validation
 from tests.test_scripts import run
 
 
@@ -21,18 +23,18 @@ def raising(error):
 ])
 def test_each_outcome_has_its_exit_code_and_a_traceback_only_when_verbose(error, code, text,
                                                                          capsys):
-    assert cli.report(raising(error)) == code
+    assert errors.report(raising(error)) == code
     err = capsys.readouterr().err
     assert err.strip().startswith(text) and "Traceback" not in err
-    assert cli.report(raising(error), verbose=True) == code
+    assert errors.report(raising(error), verbose=True) == code
     err = capsys.readouterr().err
     assert "Traceback" in err and text in err
-    assert cli.report(lambda: None) == 0
+    assert errors.report(lambda: None) == 0
 
 
 def test_other_errors_are_not_hidden():
     with pytest.raises(ZeroDivisionError):
-        cli.report(lambda: 1 / 0)
+        errors.report(lambda: 1 / 0)
 
 
 def test_an_unknown_config_override_is_exit_1_without_traceback(tmp_path):

@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from configs import default
-from ebm_jax import latent_models, models, train_step
+from ebm_jax.configs import default
+from ebm_jax.models import latent_nets, nets
+from ebm_jax.training import train_step
 from tests.conftest import ROOT
 
 NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
@@ -37,10 +38,10 @@ def test_config_has_exactly_the_default_fields_and_builds_its_model(name):
     base = default.get_config()
     for block in ("data", "model", "sampling", "inference", "training", "optim", "guard", "eval"):
         assert set(config[block].keys()) == set(base[block].keys()), block
-    if latent_models.is_latent(config.model):
-        latent_models.build_latent_model(config.model, SHAPES[name])
+    if latent_nets.is_latent(config.model):
+        latent_nets.build_latent_model(config.model, SHAPES[name])
     else:
-        models.build_model(config.model, SHAPES[name])
+        nets.build_model(config.model, SHAPES[name])
 
 
 def test_paper_settings():

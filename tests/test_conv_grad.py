@@ -4,12 +4,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ebm_jax import conv_grad, models
+from ebm_jax.models import conv_grad, nets
 
 
 def build(size, nf, channels, activation):
     config = ml_collections.ConfigDict(dict(name="conv", nf=nf, activation=activation))
-    model = models.build_model(config, (size, size, channels))
+    model = nets.build_model(config, (size, size, channels))
     params = model.init(jax.random.key(size + nf))
     x = jax.random.uniform(jax.random.key(7), (2, size, size, channels), minval=-1, maxval=1)
     return model, params, x
@@ -61,7 +61,7 @@ def test_bfloat16_products_keep_a_float32_gradient_close_to_autodiff():
 
 def test_other_energies_get_autodiff():
     config = ml_collections.ConfigDict(dict(name="mlp", hidden_dims=(16,), activation="swish"))
-    model = models.build_model(config, (3,))
+    model = nets.build_model(config, (3,))
     params = model.init(jax.random.key(0))
     x = jnp.array([[0.1, -0.2, 0.3], [1.0, 0.5, -1.0]])
     np.testing.assert_array_equal(model.input_grad(params)(x), autodiff_grad(model, params, x))

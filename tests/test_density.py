@@ -5,9 +5,11 @@ import jax
 import numpy as np
 import pytest
 
-from configs import toy2d
-from ebm_jax import checkpointing, data, evaluation, parallel
-from ebm_jax.eval_modes import density
+from ebm_jax.configs import toy2d
+from ebm_jax.runtime import checkpointing, parallel
+from ebm_jax import data
+from ebm_jax.evaluation import evaluation
+from ebm_jax.evaluation.modes import density
 
 
 def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at_langevin_t(

@@ -6,8 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax import checkpointing, data, evaluation, sampler, trainer
-from ebm_jax.eval_modes import diagnostics
+from ebm_jax.runtime import checkpointing
+from ebm_jax import data
+from ebm_jax.evaluation import evaluation
+from ebm_jax.core import sampler
+from ebm_jax.training import trainer
+from ebm_jax.evaluation.modes import diagnostics
 
 
 def test_residual_is_zero_when_chains_equal_the_data_and_the_gap_gradient_otherwise():

@@ -13,8 +13,11 @@ import sys
 import jax
 import numpy as np
 
-from configs import test as test_config
-from ebm_jax import checkpointing, data, distributed, evaluation, parallel, trainer
+from ebm_jax.configs import test as test_config
+from ebm_jax.runtime import checkpointing, distributed, parallel
+from ebm_jax import data
+from ebm_jax.evaluation import evaluation
+from ebm_jax.training import trainer
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ebm_jax import checkpointing, evaluation, parallel, trainer
+from ebm_jax.runtime import checkpointing, parallel
+from ebm_jax.evaluation import evaluation
+from ebm_jax.training import trainer
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_samples_are_fresh_short_run_chains_with_a_fixed_seed(workdir):
     np.testing.assert_array_equal(a, b)
     # They are exactly what the public sampler gives from that seed (batch 0 key).
     run = checkpointing.load_workdir(workdir)
-    from ebm_jax import sampler
+    from ebm_jax.core import sampler
     ref = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape,
                                input_grad=run.model.input_grad)(
         run.params, jax.random.fold_in(jax.random.key(11), 0), 6).x
@@ -60,7 +62,7 @@ def test_apply_overrides_rejects_unknown_fields():
 
 
 def test_toy_samples_are_scored_against_the_true_density(tmp_path):
-    from configs import toy2d
+    from ebm_jax.configs import toy2d
     config = toy2d.get_config()
     config.training.num_steps = 2
     config.training.batch_size = 32

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from ebm_jax import fid
+from ebm_jax.evaluation import fid
 
 
 def _random_gaussian(rng, d):

@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_jax import flow, sampler
+from ebm_jax.core import flow, sampler
 
 
 def gaussian_energy(a):
@@ -72,7 +72,7 @@ def test_inversion_projects_onto_the_prior_box_when_the_target_is_outside_the_im
 
 
 def test_flow_kwargs_come_from_the_sampling_config():
-    from configs import toy2d
+    from ebm_jax.configs import toy2d
     cfg = toy2d.get_config().sampling
     kw = flow.flow_kwargs(cfg)
     assert kw["num_steps"] == cfg.num_steps and kw["step_size"] == cfg.step_size

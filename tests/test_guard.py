@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import default
-from configs import test as test_config
-from ebm_jax import checkpointing, guard, parallel, train_step, trainer
+from ebm_jax.configs import default
+from ebm_jax.configs import test as test_config
+from ebm_jax.runtime import checkpointing, parallel
+from ebm_jax.training import guard, train_step, trainer
 
 FINITE_METRICS = dict(loss=-0.5, energy_gap=0.5, grad_norm_params=2.0, grad_norm_x=1.0,
                       param_norm=10.0, samples_mean=0.0, samples_std=0.5,

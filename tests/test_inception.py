@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax import inception
+from ebm_jax.evaluation import inception
 
 TINY = 1 / 16
 

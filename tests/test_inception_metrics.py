@@ -4,7 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from ebm_jax import checkpointing, data, evaluation, fid, inception
+from ebm_jax.runtime import checkpointing
+from ebm_jax import data
+from ebm_jax.evaluation import evaluation, fid, inception
 
 TINY = dict(inception_width=1 / 16, inception_size=75)
 
@@ -51,6 +53,6 @@ def test_fid_without_weights_says_what_to_fetch(tiny_workdir, tmp_path):
 
 
 def test_fid_defaults_to_the_papers_40000_samples():
-    from configs import default
+    from ebm_jax.configs import default
     assert evaluation.default_num_samples(default.get_config(), "fid") == 40000
     assert evaluation.default_num_samples(default.get_config(), "samples") == 64

@@ -5,8 +5,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_jax import checkpointing, evaluation, sampler
-from ebm_jax.eval_modes import interpolation
+from ebm_jax.runtime import checkpointing
+from ebm_jax.evaluation import evaluation
+from ebm_jax.core import sampler
+from ebm_jax.evaluation.modes import interpolation
 
 
 def test_interpolate_endpoints_and_norm():

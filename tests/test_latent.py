@@ -4,8 +4,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import default
-from ebm_jax import latent, latent_models
+from ebm_jax.configs import default
+from ebm_jax.families import latent_chains
+from ebm_jax.models import latent_nets
 
 # A linear-Gaussian model, x = A z + b + N(0, obs^2 I), z ~ N(0, I_2), x in R^3, whose
 # posterior is N(mu, Sigma) with Sigma = (I + A^T A / obs^2)^-1, mu = Sigma A^T (x - b) / obs^2.
@@ -29,8 +30,8 @@ def analytic_posterior():
 
 def chain_moments(num_steps, step_size, num_chains=8000):
     x_B3 = jnp.broadcast_to(jnp.asarray(X, jnp.float32), (num_chains, 3))
-    z0 = latent.init_latents(jax.random.key(0), num_chains, 2)
-    run = jax.jit(lambda z: latent.infer(linear_gaussian_joint, x_B3, z, jax.random.key(1),
+    z0 = latent_chains.init_latents(jax.random.key(0), num_chains, 2)
+    run = jax.jit(lambda z: latent_chains.infer(linear_gaussian_joint, x_B3, z, jax.random.key(1),
                                          num_steps, step_size, np.sqrt(2 * step_size),
                                          unroll=1).x)
     z = np.asarray(run(z0), np.float64)
@@ -88,14 +89,14 @@ def test_latent_ebm_posterior_without_the_z_mlp_is_the_gaussian_of_its_interacti
     """With u(z) = 0, f = <h, W z + b> - |z|^2 / 2, so p(z | x) = N(W^T h(x), I) (Flax stores
     W transposed)."""
     config = small_config("latent_ebm")
-    model = latent_models.build_latent_model(config.model, (2,))
+    model = latent_nets.build_latent_model(config.model, (2,))
     params = model.init(jax.random.key(0))
     params["z_out"] = jax.tree_util.tree_map(jnp.zeros_like, params["z_out"])
     x_B2 = jnp.broadcast_to(jnp.array([0.5, -1.0]), (4000, 2))
     h = model.module.feature.apply({"params": params["feature"]}, x_B2[:1])
     mean = np.asarray(h @ params["interaction"]["kernel"].T)[0]
-    z = latent.infer(lambda a, b: model.energy(params, a, b), x_B2,
-                     latent.init_latents(jax.random.key(1), 4000, 3), jax.random.key(2), 500,
+    z = latent_chains.infer(lambda a, b: model.energy(params, a, b), x_B2,
+                     latent_chains.init_latents(jax.random.key(1), 4000, 3), jax.random.key(2), 500,
                      0.01, np.sqrt(0.02), unroll=1).x
     np.testing.assert_allclose(np.mean(z, 0), mean, atol=0.06)
     np.testing.assert_allclose(np.cov(np.asarray(z).T), np.eye(3), atol=0.08)
@@ -103,7 +104,7 @@ def test_latent_ebm_posterior_without_the_z_mlp_is_the_gaussian_of_its_interacti
 
 def test_generator_energy_is_the_gaussian_log_joint():
     config = small_config("generator")
-    model = latent_models.build_latent_model(config.model, (2,))
+    model = latent_nets.build_latent_model(config.model, (2,))
     params = model.init(jax.random.key(0))
     z = jax.random.normal(jax.random.key(1), (5, 3))
     x = jax.random.normal(jax.random.key(2), (5, 2))
@@ -117,17 +118,17 @@ def test_generator_energy_is_the_gaussian_log_joint():
 def test_pack_unpack_round_trip_and_joint_chain_moves_x_and_z_with_their_own_steps():
     x = jax.random.normal(jax.random.key(0), (4, 8, 8, 1))
     z = jax.random.normal(jax.random.key(1), (4, 3))
-    x2, z2 = latent.unpack(latent.pack(x, z), (8, 8, 1))
+    x2, z2 = latent_chains.unpack(latent_chains.pack(x, z), (8, 8, 1))
     np.testing.assert_array_equal(x2, x)
     np.testing.assert_array_equal(z2, z)
     # f = -|x|^2/2 - |z|^2/2 and no noise: one step scales x by (1 - s_x), z by (1 - s_z).
     joint = lambda a, b: -0.5 * jnp.sum(a ** 2, (1, 2, 3)) - 0.5 * jnp.sum(b ** 2, 1)
-    xs, zs, out = latent.synthesize(joint, jax.random.key(2), 4, (8, 8, 1), 3, 1,
+    xs, zs, out = latent_chains.synthesize(joint, jax.random.key(2), 4, (8, 8, 1), 3, 1,
                                     step_size=0.5, noise_std=0.0, latent_step_size=0.25,
                                     latent_noise_std=0.0, init="gaussian")
-    x0 = latent.sampler.init_chains(jax.random.fold_in(jax.random.key(2), 0), (4, 8, 8, 1),
+    x0 = latent_chains.sampler.init_chains(jax.random.fold_in(jax.random.key(2), 0), (4, 8, 8, 1),
                                     "gaussian")
-    z0 = latent.init_latents(jax.random.fold_in(jax.random.key(2), 2), 4, 3)
+    z0 = latent_chains.init_latents(jax.random.fold_in(jax.random.key(2), 2), 4, 3)
     np.testing.assert_allclose(xs, 0.5 * x0, rtol=1e-6)
     np.testing.assert_allclose(zs, 0.75 * z0, rtol=1e-6)
 
@@ -137,11 +138,11 @@ def test_sampler_and_reconstructor_give_images_of_the_data_shape(family):
     config = small_config(family)
     config.model.name, config.model.nf = "conv", 4
     config.sampling.num_steps, config.inference.num_steps = 3, 3
-    model = latent_models.build_latent_model(config.model, (8, 8, 1))
+    model = latent_nets.build_latent_model(config.model, (8, 8, 1))
     params = model.init(jax.random.key(0))
-    x = latent.make_sampler(model, config)(params, jax.random.key(1), 5).x
+    x = latent_chains.make_sampler(model, config)(params, jax.random.key(1), 5).x
     assert x.shape == (5, 8, 8, 1) and np.isfinite(np.asarray(x)).all()
-    x_rec, z = latent.make_reconstructor(model, config)(params, x, jax.random.key(2))
+    x_rec, z = latent_chains.make_reconstructor(model, config)(params, x, jax.random.key(2))
     assert x_rec.shape == x.shape and z.shape == (5, 3)
     if family == "generator":
         np.testing.assert_allclose(x_rec, model.generate(params, z), rtol=1e-6)
@@ -149,4 +150,4 @@ def test_sampler_and_reconstructor_give_images_of_the_data_shape(family):
 
 def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="family"):
-        latent_models.is_latent(ml_collections.ConfigDict({"family": "vae"}))
+        latent_nets.is_latent(ml_collections.ConfigDict({"family": "vae"}))

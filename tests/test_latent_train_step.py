@@ -3,8 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import default
-from ebm_jax import latent, latent_models, latent_train_step, parallel, stats, train_step
+from ebm_jax.configs import default
+from ebm_jax.families import latent_chains
+from ebm_jax.models import latent_nets
+from ebm_jax.training import latent_train_step, train_step
+from ebm_jax.runtime import parallel
+from ebm_jax.evaluation import stats
 
 
 def banana(rng, n):
@@ -29,7 +33,7 @@ def toy_config(family="latent_ebm", start="cold"):
 
 
 def setup(config, bank_size=0, mesh=None):
-    model = latent_models.build_latent_model(config.model, (2,))
+    model = latent_nets.build_latent_model(config.model, (2,))
     tx = train_step.make_optimizer(config.optim, config.training.num_steps)
     state = latent_train_step.init_state(model, jax.random.key(0), tx, config.inference,
                                          bank_size)
@@ -45,7 +49,7 @@ def test_latent_ebm_learns_a_known_latent_model_and_an_untrained_one_fails():
     truth = banana(np.random.default_rng(1), 1000)
     config = toy_config()
     model, state, update = setup(config)
-    sample = latent.make_sampler(model, config)
+    sample = latent_chains.make_sampler(model, config)
     scores = {}
     for step in range(401):
         if step in (0, 1, 400):
@@ -69,9 +73,9 @@ def test_warm_start_bank_keeps_the_inferred_z_of_exactly_the_batch(family):
     index = np.array([3, 17, 5, 30], np.int32)
     # The stored z must be the chain's end from the stored start.
     key = jax.random.fold_in(train_step.step_key(config.seed, 0), 3)
-    z = latent.infer(lambda a, b: model.energy(state.params, a, b), jnp.asarray(data[index]),
+    z = latent_chains.infer(lambda a, b: model.energy(state.params, a, b), jnp.asarray(data[index]),
                      jnp.asarray(bank0[index]), key, 3,
-                     **latent.inference_kwargs(config.inference)).x
+                     **latent_chains.inference_kwargs(config.inference)).x
     new, metrics = update(state, jnp.asarray(data[index]), jnp.asarray(index))
     bank1 = np.asarray(new.bank)
     rest = np.setdiff1d(np.arange(40), index)

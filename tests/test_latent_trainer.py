@@ -4,8 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from configs import latent_ebm_digits
-from ebm_jax import checkpointing, evaluation, parallel, trainer
+from ebm_jax.configs import latent_ebm_digits
+from ebm_jax.runtime import checkpointing, parallel
+from ebm_jax.evaluation import evaluation
+from ebm_jax.training import trainer
 
 
 def tiny_config(family, start):

@@ -8,8 +8,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import test as test_config
-from ebm_jax import evaluation, flow, likelihood
+from ebm_jax.configs import test as test_config
+from ebm_jax.evaluation import evaluation, likelihood
+from ebm_jax.core import flow
 
 
 def gaussian_energy(a):

@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax import flow, logdet, models
+from ebm_jax.core import flow, logdet
+from ebm_jax.models import nets
 
 pytestmark = pytest.mark.usefixtures("quick_compile")
 
@@ -51,7 +52,7 @@ def test_roulette_is_unbiased_where_the_truncated_series_is_not():
 
 
 def test_digits_sized_gelu_convnet_three_methods_agree():
-    model = models.build_model(models_config("gelu"), (8, 8, 1))
+    model = nets.build_model(models_config("gelu"), (8, 8, 1))
     params = model.init(jax.random.key(3))
     f = lambda x: model.energy(params, x)
     z = jax.random.uniform(jax.random.key(4), (2, 8, 8, 1), minval=-1, maxval=1)
@@ -70,7 +71,7 @@ def models_config(activation):
 
 
 def test_leaky_relu_flow_has_zero_log_determinant():
-    model = models.build_model(models_config("leaky_relu"), (8, 8, 1))
+    model = nets.build_model(models_config("leaky_relu"), (8, 8, 1))
     params = model.init(jax.random.key(3))
     z = jax.random.uniform(jax.random.key(4), (1, 8, 8, 1), minval=-1, maxval=1)
     out = logdet.per_step_logdet(lambda x: model.energy(params, x), z, num_steps=3,

@@ -4,7 +4,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ebm_jax import models
+from ebm_jax.models import nets
 
 
 def conv_config(**kw):
@@ -12,9 +12,9 @@ def conv_config(**kw):
 
 
 def test_paper_convnet_has_2763393_parameters_at_32px_nf64():
-    model = models.build_model(conv_config(), (32, 32, 3))
+    model = nets.build_model(conv_config(), (32, 32, 3))
     params = model.init(jax.random.key(0))
-    assert models.count_params(params) == 2_763_393
+    assert nets.count_params(params) == 2_763_393
     # Layer widths of the paper's net: 3 -> 64 -> 128 -> 256 -> 512 -> 1.
     assert params["conv_in"]["kernel"].shape == (3, 3, 3, 64)
     assert params["down2"]["kernel"].shape == (4, 4, 256, 512)
@@ -23,7 +23,7 @@ def test_paper_convnet_has_2763393_parameters_at_32px_nf64():
 
 @pytest.mark.parametrize("size,nf,channels", [(32, 16, 3), (64, 8, 3), (128, 4, 1), (8, 8, 1)])
 def test_conv_energy_gives_one_number_per_image(size, nf, channels):
-    model = models.build_model(conv_config(nf=nf), (size, size, channels))
+    model = nets.build_model(conv_config(nf=nf), (size, size, channels))
     params = model.init(jax.random.key(1))
     x = jax.random.uniform(jax.random.key(2), (3, size, size, channels), minval=-1, maxval=1)
     f = model.energy(params, x)
@@ -40,12 +40,12 @@ def test_parameter_count_follows_the_closed_form_for_any_size_and_width():
             count += width * 2 * width * 16 + 2 * width
             n, width = n // 2, width * 2
         count += width * 16 + 1
-        params = models.build_model(conv_config(nf=nf), (size, size, c)).init(jax.random.key(0))
-        assert models.count_params(params) == count
+        params = nets.build_model(conv_config(nf=nf), (size, size, c)).init(jax.random.key(0))
+        assert nets.count_params(params) == count
 
 
 def test_init_is_pytorch_default_uniform_with_bound_one_over_sqrt_fan_in():
-    params = models.build_model(conv_config(), (32, 32, 3)).init(jax.random.key(3))
+    params = nets.build_model(conv_config(), (32, 32, 3)).init(jax.random.key(3))
     for name, fan_in in [("conv_in", 27), ("down0", 64 * 16), ("down2", 256 * 16),
                          ("head", 512 * 16)]:
         bound = 1 / np.sqrt(fan_in)
@@ -58,10 +58,10 @@ def test_init_is_pytorch_default_uniform_with_bound_one_over_sqrt_fan_in():
 
 @pytest.mark.parametrize("activation", ["gelu", "swish", "leaky_relu"])
 def test_activation_is_selectable_and_changes_the_function(activation):
-    model = models.build_model(conv_config(nf=4, activation=activation), (8, 8, 1))
+    model = nets.build_model(conv_config(nf=4, activation=activation), (8, 8, 1))
     params = model.init(jax.random.key(0))
     x = jnp.linspace(-1, 1, 2 * 64).reshape(2, 8, 8, 1)
-    ref = models.build_model(conv_config(nf=4, activation="tanh"), (8, 8, 1))
+    ref = nets.build_model(conv_config(nf=4, activation="tanh"), (8, 8, 1))
     assert not np.allclose(model.energy(params, x), ref.energy(params, x))
 
 
@@ -69,7 +69,7 @@ def test_gelu_energy_is_smooth_leaky_relu_is_not():
     # The flow view needs a differentiable gradient map: the Hessian of a GELU net is
     # continuous, a LeakyReLU net's jumps.
     def hessian_jump(activation):
-        model = models.build_model(
+        model = nets.build_model(
             ml_collections.ConfigDict(dict(name="mlp", hidden_dims=(16,), activation=activation)),
             (1,))
         params = model.init(jax.random.key(0))
@@ -82,21 +82,21 @@ def test_gelu_energy_is_smooth_leaky_relu_is_not():
 
 
 def test_mlp_energy_for_vectors():
-    model = models.build_model(
+    model = nets.build_model(
         ml_collections.ConfigDict(dict(name="mlp", hidden_dims=(32, 32), activation="swish")), (2,))
     params = model.init(jax.random.key(0))
-    assert models.count_params(params) == 2 * 32 + 32 + 32 * 32 + 32 + 32 + 1
+    assert nets.count_params(params) == 2 * 32 + 32 + 32 * 32 + 32 + 32 + 1
     assert model.energy(params, jnp.zeros((5, 2))).shape == (5,)
 
 
 @pytest.mark.parametrize("shape", [(30, 30, 3), (32, 16, 3), (2,)])
 def test_conv_energy_rejects_shapes_it_cannot_reduce_to_4x4(shape):
     with pytest.raises(ValueError):
-        models.build_model(conv_config(), shape)
+        nets.build_model(conv_config(), shape)
 
 
 def test_unknown_activation_and_model_are_errors():
     with pytest.raises(ValueError, match="activation"):
-        models.get_activation("relu6")
+        nets.get_activation("relu6")
     with pytest.raises(ValueError, match="model.name"):
-        models.build_model(ml_collections.ConfigDict(dict(name="resnet")), (32, 32, 3))
+        nets.build_model(ml_collections.ConfigDict(dict(name="resnet")), (32, 32, 3))

@@ -2,14 +2,16 @@ import jax
 import numpy as np
 import pytest
 
-from configs import test as test_config
-from ebm_jax import models, parallel, train_step
+from ebm_jax.configs import test as test_config
+from ebm_jax.models import nets
+from ebm_jax.runtime import parallel
+from ebm_jax.training import train_step
 
 
 def run_steps(mesh, num_steps=2):
     config = test_config.get_config()
     shape = (8, 8, 1)
-    model = models.build_model(config.model, shape)
+    model = nets.build_model(config.model, shape)
     tx = train_step.make_optimizer(config.optim)
     state = parallel.replicate(
         train_step.init_state(model.init(train_step.init_key(config.seed)), tx), mesh)
@@ -34,7 +36,7 @@ def test_eight_devices_give_the_parameters_of_one_device():
                                atol=1e-6)
     # The updates did move the parameters (the test is not comparing two initialisations).
     config = test_config.get_config()
-    init = models.build_model(config.model, (8, 8, 1)).init(train_step.init_key(config.seed))
+    init = nets.build_model(config.model, (8, 8, 1)).init(train_step.init_key(config.seed))
     moved = [np.abs(a - b).max() for a, b in zip(jax.tree_util.tree_leaves(params8),
                                                  jax.tree_util.tree_leaves(init))]
     assert max(moved) > 1e-5
@@ -55,7 +57,7 @@ def test_batch_size_must_divide_over_the_devices():
 
 
 def test_each_device_draws_its_own_chains_and_they_do_not_depend_on_the_device_count():
-    from ebm_jax import sampler
+    from ebm_jax.core import sampler
 
     def chains(mesh):
         sharding = parallel.data_sharded(mesh)

@@ -11,8 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import test as test_config
-from ebm_jax import checkpointing, parallel, preemption, trainer
+from ebm_jax.configs import test as test_config
+from ebm_jax.runtime import checkpointing, parallel, preemption
+from ebm_jax.training import trainer
 from tests.conftest import ROOT
 
 

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from ebm_jax import evaluation
+from ebm_jax.evaluation import evaluation
 
 
 def test_an_image_the_model_produced_is_reconstructed_with_small_error(tiny_workdir):

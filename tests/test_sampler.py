@@ -5,7 +5,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ebm_jax import sampler
+from ebm_jax.core import sampler
 
 
 def quadratic(a, b):
@@ -146,9 +146,9 @@ def test_explicit_noise_must_match_the_loop():
 
 @pytest.mark.parametrize("activation", ["leaky_relu", "gelu"])
 def test_the_conv_energy_fast_gradient_chain_equals_a_plain_autodiff_loop(activation):
-    from ebm_jax import models
+    from ebm_jax.models import nets
     config = ml_collections.ConfigDict(dict(name="conv", nf=8, activation=activation))
-    model = models.build_model(config, (8, 8, 1))
+    model = nets.build_model(config, (8, 8, 1))
     params = model.init(jax.random.key(0))
     energy_fn = lambda x: model.energy(params, x)
     key, s, sigma = jax.random.key(5), 0.5, 0.01

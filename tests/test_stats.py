@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ebm_jax import stats
+from ebm_jax.evaluation import stats
 
 
 def test_mmd_is_near_zero_for_the_same_distribution_and_grows_with_a_shift():

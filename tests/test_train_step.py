@@ -4,15 +4,18 @@ import numpy as np
 import optax
 import pytest
 
-from configs import test as test_config
-from ebm_jax import data, models, sampler, train_step
+from ebm_jax.configs import test as test_config
+from ebm_jax import data
+from ebm_jax.models import nets
+from ebm_jax.core import sampler
+from ebm_jax.training import train_step
 
 SHAPE = (8, 8, 1)
 
 
 def setup(config=None):
     config = config or test_config.get_config()
-    model = models.build_model(config.model, SHAPE)
+    model = nets.build_model(config.model, SHAPE)
     tx = train_step.make_optimizer(config.optim, config.training.num_steps)
     state = train_step.init_state(model.init(train_step.init_key(config.seed)), tx)
     batch = data.get_dataset(config.data, seed=config.seed).batch(0, config.training.batch_size,

@@ -6,9 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from configs import test as test_config
-from configs import toy2d
-from ebm_jax import checkpointing, data, parallel, sampler, stats, trainer
+from ebm_jax.configs import test as test_config
+from ebm_jax.configs import toy2d
+from ebm_jax.runtime import checkpointing, parallel
+from ebm_jax import data
+from ebm_jax.core import sampler
+from ebm_jax.evaluation import stats
+from ebm_jax.training import trainer
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from ebm_jax import evaluation
-from ebm_jax.eval_modes import transition
+from ebm_jax.evaluation import evaluation
+from ebm_jax.evaluation.modes import transition
 
 
 def test_k2_zero_is_the_uniform_noise_and_later_columns_continue_the_same_chains(tiny_workdir):

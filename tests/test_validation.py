@@ -1,4 +1,4 @@
-"""Every bad input, run through ``cli.run_training`` (what train.py runs): exit status 1, one
+"""Every bad input, run through ``errors.run_training`` (what train.py runs): exit status 1, one
 paragraph naming the problem, no traceback, and the workdir left exactly as it was."""
 import glob
 import os
@@ -8,9 +8,12 @@ import jax
 import numpy as np
 import pytest
 
-from configs import default
-from configs import test as test_config
-from ebm_jax import checkpointing, cli, models, parallel, train_step, validation
+from ebm_jax.configs import default
+from ebm_jax.configs import test as test_config
+from ebm_jax.runtime import checkpointing, parallel, validation
+from ebm_jax.cli import errors
+from ebm_jax.models import nets
+from ebm_jax.training import train_step
 
 
 def save_npy(array):
@@ -32,7 +35,7 @@ def workdir_of_nf(nf, with_run_files):
     def setup(config, workdir, tmp_path):
         other = test_config.get_config()
         other.model.nf = nf
-        model = models.build_model(other.model, (8, 8, 1))
+        model = nets.build_model(other.model, (8, 8, 1))
         tx = train_step.make_optimizer(other.optim)
         state = train_step.init_state(model.init(jax.random.key(0)), tx)
         ckpt = checkpointing.Checkpointer(workdir)
@@ -102,7 +105,7 @@ def test_bad_input_is_one_paragraph_exit_1_and_the_workdir_is_untouched(case, tm
     config, workdir = test_config.get_config(), str(tmp_path / "run")
     mesh = setup(config, workdir, tmp_path) or parallel.make_mesh(jax.devices()[:1])
     before = snapshot(workdir)
-    code = cli.run_training(config, workdir, reference=default.get_config(), progress=False,
+    code = errors.run_training(config, workdir, reference=default.get_config(), progress=False,
                             mesh=mesh)
     err = capsys.readouterr().err
     assert code == 1

@@ -1,0 +1,70 @@
+"""The command line's view of a training run: one-paragraph errors and exit codes.
+
+Exit codes of ``train.py``:
+
+  0    training finished;
+  1    bad input (a config field, data set, npy file, workdir or batch size; validation.py);
+  3    training diverged more often than ``guard.max_rollbacks`` allows (guard.py);
+  128 + signal number (143 for SIGTERM, 130 for SIGINT): stopped by the signal after saving a
+       checkpoint (preemption.py); the same command resumes the run.
+
+Errors are printed without a traceback unless ``verbose``.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+
+from ebm_jax.training import guard, trainer
+from ebm_jax.runtime import preemption, validation
+
+EXIT_BAD_INPUT = 1
+EXIT_DIVERGED = 3
+
+
+def report(fn, *, verbose: bool = False) -> int:
+    """Runs ``fn()`` and returns the exit code of its outcome, printing why it stopped."""
+    try:
+        fn()
+        return 0
+    except validation.InputError as error:
+        code, text, raised = EXIT_BAD_INPUT, f"error: {error}", error
+    except guard.DivergenceError as error:
+        code, text, raised = EXIT_DIVERGED, f"error: {error}", error
+    except preemption.Preempted as error:
+        code, text, raised = error.exit_code, str(error), error
+    if verbose:
+        traceback.print_exception(raised)
+    print(text, file=sys.stderr)
+    return code
+
+
+def parse_flags(argv: list[str], flag_values, reference) -> list[str]:
+    """Parses the command line into ``flag_values``; a ``--config.a.b`` override that is not a
+    field of ``reference``, or a config file that cannot be loaded, exits with status 1 and a
+    one-paragraph error (a traceback too with ``--verbose``)."""
+    try:
+        validation.check_field_names(validation.override_names(argv[1:]), reference)
+        args = flag_values(argv)
+        if flag_values["config"].value is not None:
+            flag_values.config.keys()  # a config file that failed to load raises only when read
+        return args
+    except Exception as error:  # absl and ml_collections raise many kinds for a bad --config.
+        if "--verbose" in argv:
+            traceback.print_exc()
+        text = str(error) if isinstance(error, validation.InputError) else (
+            f"the command line could not be read ({type(error).__name__}: {error}); check that "
+            "--config names an existing config file and that each --config.a.b=value fits "
+            "the field's type. Run with --verbose for the traceback.")
+        print(f"error: {text}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def run_training(config, workdir: str, *, reference, progress: bool = True,
+                 verbose: bool = False, mesh=None) -> int:
+    """What ``train.py`` runs: checks ``config`` against ``reference`` (the defaults), trains,
+    and returns the exit code."""
+    def train():
+        validation.check_config(config, reference)
+        trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress)
+    return report(train, verbose=verbose)

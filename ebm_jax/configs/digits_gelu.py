@@ -1,0 +1,22 @@
+"""scikit-learn's 8x8 digits with a GELU ConvNet, so that the noise-free sampler is a smooth
+flow whose log-likelihood can be computed (``evaluate.py --mode=bpd``).
+
+With LeakyReLU the energy is piecewise linear, its Hessian is zero almost everywhere, and the
+flow's log-determinant is trivially 0; GELU makes the map differentiable. Training uses the
+first 1,500 digits; the remaining 297 are the ``test`` split of ``--mode=bpd``.
+
+Run:    python train.py --config=configs/digits_gelu.py --workdir=runs/digits_gelu
+        python evaluate.py --mode=bpd --workdir=runs/digits_gelu --num_images=16 --split=test
+Expect: after 200 of the 2,000 updates (21 minutes on 2 busy CPU cores, measured), 3.10
+        bits/dim on 16 test digits with the exact log-det (6 minutes), against 2.86 for a
+        full-covariance Gaussian; digits hold 17 levels, and log2(17) = 4.09 is the uniform
+        model's value. The full 2,000 updates have not been measured.
+"""
+from ebm_jax.configs import digits
+
+
+def get_config():
+    config = digits.get_config()
+    config.data.max_examples = 1500
+    config.model.activation = "gelu"
+    return config

@@ -1,0 +1,156 @@
+"""``--mode=fid`` (FID, Inception Score and KID in one pass) and ``--mode=fid_stats``.
+
+``fid`` draws fresh short-run samples (40,000 by default, ``eval.fid_num_samples``) in batches
+split across the devices, runs each batch through the FID Inception-v3 inside the same
+compiled call, and compares the pool3 features with the data set's reference statistics.
+``fid_stats`` computes those statistics for the run's data set and caches them under
+``CACHE_DIR/fid_stats/`` (``~/.cache/ebm_jax`` unless ``cache_dir`` is given), keyed by the
+data set and the network; ``fid`` computes them first when they are missing.
+
+Options: ``inception_weights`` (the converted ``.npz``; see ``ebm_jax.evaluation.inception``),
+``inception_width`` and ``inception_size`` (only for a smaller, Inception-shaped network, as in
+tests), ``batch_size`` (400), ``cache_dir``, ``num_reference`` (examples for the statistics;
+all by default), ``kid_subsets`` (100) and ``kid_subset_size`` (1000).
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+from ebm_jax import data
+from ebm_jax.runtime import distributed, parallel
+from ebm_jax.evaluation import evaluation, fid, inception
+from ebm_jax.core import sampler
+
+KID_REFERENCE_FEATURES = 5000
+
+
+class Network:
+    """The Inception network an evaluation uses, and the name of its cached statistics."""
+
+    def __init__(self, request: evaluation.Request):
+        self.width = float(request.option("inception_width", 1.0))
+        self.size = int(request.option("inception_size", inception.IMAGE_SIZE))
+        self.path = request.option("inception_weights") or inception.default_weights_path()
+        self.variables = inception.load_params(self.path, self.width)
+        self.apply = inception.make_apply(self.width, self.size)
+        self.tag = ("fid_inception" if (self.width, self.size) == (1.0, inception.IMAGE_SIZE)
+                    else f"inception_w{self.width:g}_s{self.size}")
+
+
+def cache_dir(request: evaluation.Request) -> str:
+    return os.path.expanduser(request.option("cache_dir", os.path.join("~", ".cache",
+                                                                         "ebm_jax")))
+
+
+def stats_path(config, request: evaluation.Request, net: Network) -> str:
+    d = config.data
+    name = (f"{d.dataset.replace('/', '_')}_{d.split}_{d.image_size}_max{d.max_examples}"
+            f"_{request.option('num_reference', 'all')}_{net.tag}.npz")
+    return os.path.join(cache_dir(request), "fid_stats", name)
+
+
+def _features(fn, batches):
+    """Runs ``fn(n)(*args)`` per batch and gathers its (pool, logits) from every process."""
+    pools, logits = [], []
+    for args, n in batches:
+        pool, logit = fn(n)(*args)
+        pools.append(distributed.gather(pool)[:n].astype(np.float64))
+        logits.append(distributed.gather(logit)[:n].astype(np.float64))
+    return np.concatenate(pools), np.concatenate(logits)
+
+
+def data_features(config, net: Network, request: evaluation.Request, mesh):
+    """Pool3 and logits of the run's data set (the first ``num_reference`` examples)."""
+    dataset = data.get_dataset(config.data, seed=int(config.seed))
+    total = int(request.option("num_reference", len(dataset)))
+    batch = int(request.option("batch_size", 400))
+    variables = parallel.replicate(net.variables, mesh)
+    fns = {}
+
+    def fn(n):
+        if n not in fns:
+            constrain = evaluation.mesh_constraint(mesh, n)
+            fns[n] = jax.jit(lambda v, x: net.apply(v, x if constrain is None else constrain(x)))
+        return fns[n]
+
+    def batches():
+        for start in range(0, total, batch):
+            idx = np.arange(start, min(start + batch, total))
+            yield (variables, dataset.get(idx)), len(idx)
+
+    return _features(fn, batches())
+
+
+def reference_stats(config, net: Network, request: evaluation.Request, mesh):
+    """Loads the cached statistics, or computes and caches them. Returns (mu, sigma, features
+    for KID, path, number of examples)."""
+    path = stats_path(config, request, net)
+    if not os.path.exists(path):
+        pool, _ = data_features(config, net, request, mesh)
+        mu, sigma = fid.feature_stats(pool)
+        fid.save_stats(path, mu, sigma, features=pool[:KID_REFERENCE_FEATURES].astype(np.float32),
+                       num_examples=len(pool))
+    with np.load(path) as f:
+        return f["mu"], f["sigma"], f["features"], path, int(f["num_examples"])
+
+
+def sample_features(run, config, net: Network, request: evaluation.Request, mesh):
+    """Pool3 and logits of ``num_samples`` fresh short-run samples (``evaluation.batch_keys``),
+    sampling and Inception in one compiled call per batch."""
+    batch = int(request.option("batch_size", 400))
+    fns = {}
+
+    def fn(n):
+        if n not in fns:
+            # Padded to a multiple of the device count; padding leaves the first n chains as
+            # they are (parallel.round_up), and _features keeps those.
+            sample = sampler.make_sampler(run.energy, config.sampling, run.data_shape,
+                                          input_grad=run.model.input_grad, mesh=mesh)
+            n_pad = parallel.round_up(n, mesh)
+            fns[n] = jax.jit(lambda p, v, key: net.apply(v, sample(p, key, n_pad).x))
+        return fns[n]
+
+    params, variables = parallel.replicate((run.params, net.variables), mesh)
+    batches = (((params, variables, key), n)
+               for key, n in evaluation.batch_keys(request.num_samples, request.seed, batch))
+    return _features(fn, batches)
+
+
+def _check_image(run):
+    if not run.is_image or run.data_shape[-1] not in (1, 3):
+        raise ValueError("FID, IS and KID need an image model with 1 or 3 channels")
+
+
+def evaluate_fid_stats(run, config, out_dir: str, request: evaluation.Request) -> dict:
+    _check_image(run)
+    net = Network(request)
+    mesh = run.mesh
+    mu, sigma, _, path, n = reference_stats(config, net, request, mesh)
+    return {"mode": "fid_stats", "path": path, "inception_weights": net.path,
+            "protocol": {"dataset": config.data.dataset, "split": config.data.split,
+                         "image_size": int(config.data.image_size), "num_examples": n},
+            "stats": {"num_examples": n, "trace_sigma": float(np.trace(sigma)),
+                      "norm_mu": float(np.linalg.norm(mu))}}
+
+
+def evaluate_fid(run, config, out_dir: str, request: evaluation.Request) -> dict:
+    _check_image(run)
+    net = Network(request)
+    mesh = run.mesh
+    mu_ref, sigma_ref, feat_ref, path, n_ref = reference_stats(config, net, request, mesh)
+    pool, logits = sample_features(run, config, net, request, mesh)
+    mu, sigma = fid.feature_stats(pool)
+    is_mean, is_std = fid.inception_score(logits)
+    kid_mean, kid_std = fid.kernel_inception_distance(
+        pool, feat_ref, int(request.option("kid_subsets", 100)),
+        int(request.option("kid_subset_size", 1000)), seed=request.seed)
+    protocol = evaluation.protocol(config, request.num_samples, request.seed, run.step)
+    protocol.update(reference=path, reference_examples=n_ref, inception_weights=net.path,
+                    network=net.tag)
+    return {"mode": "fid", "protocol": protocol,
+            "stats": {"fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
+                      "inception_score": is_mean, "inception_score_std": is_std,
+                      "kid": kid_mean, "kid_std": kid_std}}

@@ -1,0 +1,72 @@
+"""``--mode=transition``: a model trained with K1 steps, sampled with K2 = 0, 20, ..., 200.
+
+The same chains (same x_0, same noise) are read at every K2: step k of a chain draws its noise
+from ``fold_in(key, k)``, so the state after K2 steps of one long chain is exactly a K2-step
+chain. Over-saturation is measured per K2 as the fraction of values beyond +-1 and the mean
+|x|; for an image model both grow once K2 passes K1.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ebm_jax.evaluation import evaluation, stats
+from ebm_jax import plotting
+
+DEFAULT_K2 = tuple(range(0, 201, 20))
+
+
+def parse_k2(value) -> tuple[int, ...]:
+    """``'0,50,100'`` or a sequence of ints to a sorted tuple of distinct K2 >= 0."""
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    k2 = tuple(sorted({int(v) for v in value}))
+    if not k2 or k2[0] < 0:
+        raise ValueError(f"K2 values must be non-negative integers, got {value!r}")
+    return k2
+
+
+def save_curves(k2, curves: dict[str, list[float]], k1: int, path: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), dpi=100)
+    for ax, (name, values) in zip(np.atleast_1d(axes), curves.items()):
+        ax.plot(k2, values, "o-")
+        ax.axvline(k1, color="k", ls="--", lw=1, label=f"K1 = {k1}")
+        ax.set_xlabel("K2 (sampling steps)")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate_transition(run, config, out_dir: str, request: evaluation.Request) -> dict:
+    if not run.is_image:
+        raise ValueError("--mode=transition needs an image model")
+    k2 = parse_k2(request.option("k2", DEFAULT_K2))
+    num_rows = min(int(request.option("num_rows", 8)), request.num_samples)
+    k1 = int(run.config.sampling.num_steps)
+    long_run = evaluation.apply_overrides(config, {"sampling.num_steps": k2[-1]})
+    _, snaps_TB = evaluation.draw_chains(run, long_run, request.num_samples, request.seed,
+                                         snapshot_steps=k2)
+    summaries = [stats.sample_summary(x) for x in snaps_TB]
+    curves = {name: [s[name] for s in summaries]
+              for name in ("saturation", "abs_mean", "std", "nonfinite")}
+    np.save(os.path.join(out_dir, "transition.npy"), snaps_TB[:, :num_rows])
+    strip = np.swapaxes(snaps_TB[:, :num_rows], 0, 1).reshape((-1,) + snaps_TB.shape[2:])
+    plotting.save_image_grid(strip, os.path.join(out_dir, "transition.png"), ncol=len(k2))
+    save_curves(k2, {"fraction of values beyond +-1": curves["saturation"],
+                     "mean |x|": curves["abs_mean"]}, k1,
+                os.path.join(out_dir, "transition_saturation.png"))
+    flat = {}
+    for i, k in enumerate(k2):
+        flat[f"saturation_K{k}"] = curves["saturation"][i]
+        flat[f"abs_mean_K{k}"] = curves["abs_mean"][i]
+    protocol = evaluation.protocol(long_run, request.num_samples, request.seed, run.step)
+    protocol.update(K=list(k2), K1=k1)
+    return {"mode": "transition", "protocol": protocol, "K2": list(k2), "curves": curves,
+            "stats": flat}

@@ -1,0 +1,122 @@
+"""The divergence guard: which update statistics mean a run has diverged, and its rollback record.
+
+Every update's metrics are checked (see ``first_trip``). A trip makes the trainer restore the
+last checkpoint and go on with the learning rate multiplied by ``guard.lr_factor``; after
+``guard.max_rollbacks`` rollbacks the next trip stops training with ``DivergenceError``. The
+record (``workdir/guard.json``) survives restarts, so a resumed run keeps its lowered rate and
+its count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import ml_collections
+
+from ebm_jax.runtime import checkpointing, distributed
+
+GUARD_FILE = "guard.json"
+# Statistics that must stay finite: NaN or Inf in the loss, the samples or the parameters
+# shows up in one of them.
+FINITE = ("loss", "energy_gap", "grad_norm_params", "grad_norm_x", "param_norm",
+          "samples_mean", "samples_std")
+
+
+class DivergenceError(RuntimeError):
+    """Training diverged more often than ``guard.max_rollbacks`` allows."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Trip:
+    """Update ``step`` (counted after the update) gave ``statistic`` = ``value``."""
+    step: int
+    statistic: str
+    value: float
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.statistic} = {self.value:.4g} at step {self.step} ({self.reason})"
+
+
+def check(step: int, metrics: dict, guard_config) -> Trip | None:
+    """The first statistic of one update's metrics that shows divergence, or None."""
+    for name in FINITE:
+        if name in metrics and not math.isfinite(float(metrics[name])):
+            return Trip(step, name, float(metrics[name]), "not finite")
+    bounds = (("energy_gap", guard_config.max_energy_gap, "guard.max_energy_gap"),
+              ("grad_norm_params", guard_config.max_grad_norm, "guard.max_grad_norm"))
+    for name, bound, field in bounds:
+        value = float(metrics[name])
+        if bound > 0 and abs(value) > bound:
+            return Trip(step, name, value, f"|{name}| above {field}={bound:g}")
+    return None
+
+
+def first_trip(rows: list[tuple[int, dict]], guard_config) -> Trip | None:
+    """The first trip among ``(step, metrics)`` rows, in step order."""
+    for step, metrics in rows:
+        trip = check(step, metrics, guard_config)
+        if trip is not None:
+            return trip
+    return None
+
+
+def collapsed(metrics: dict, guard_config) -> bool:
+    """Whether the short-run samples have (nearly) no diversity across chains."""
+    return float(metrics["samples_chain_std"]) < guard_config.collapse_std
+
+
+@dataclasses.dataclass
+class Record:
+    """The rollbacks of a run so far; ``lr_scale`` multiplies ``optim.learning_rate``."""
+    rollbacks: int = 0
+    lr_scale: float = 1.0
+
+    @classmethod
+    def load(cls, workdir: str) -> Record:
+        path = os.path.join(workdir, GUARD_FILE)
+        if not os.path.exists(path):
+            return cls()
+        with open(path) as f:
+            return cls(**json.load(f))
+
+    def save(self, workdir: str) -> None:
+        if not distributed.is_main_process():
+            return
+        checkpointing.write_atomically(os.path.join(workdir, GUARD_FILE),
+                                       json.dumps(dataclasses.asdict(self)))
+
+    def rollback(self, trip: Trip, restored_step: int, guard_config) -> dict:
+        """Counts a rollback to ``restored_step`` and returns its log entry.
+
+        Once ``guard.max_rollbacks`` rollbacks have been made, it changes nothing and returns a
+        ``stop`` entry instead (see ``stop_message``).
+        """
+        entry = dict(statistic=trip.statistic, value=trip.value, reason=trip.reason,
+                     tripped_step=trip.step, restored_step=restored_step)
+        if self.rollbacks >= guard_config.max_rollbacks:
+            return dict(event="stop", rollbacks=self.rollbacks, lr_scale=self.lr_scale, **entry)
+        self.rollbacks += 1
+        self.lr_scale *= float(guard_config.lr_factor)
+        return dict(event="rollback", rollbacks=self.rollbacks, lr_scale=self.lr_scale, **entry)
+
+
+def stop_message(entry: dict) -> str:
+    """What a ``stop`` entry means: the step window, the statistic, and what to do."""
+    kept = (f"The checkpoint at step {entry['restored_step']} is intact." if entry["restored_step"]
+            else "No checkpoint had been saved yet.")
+    return (f"training diverged between step {entry['restored_step']} and step "
+            f"{entry['tripped_step']}: {entry['statistic']} = {entry['value']:.4g} "
+            f"({entry['reason']}), after {entry['rollbacks']} rollbacks to the last good "
+            f"checkpoint (learning rate scaled by {entry['lr_scale']:g}). {kept} Lower "
+            "optim.learning_rate, raise guard.max_rollbacks or loosen the guard.* bounds before "
+            "resuming.")
+
+
+def scaled_optim(optim_config, lr_scale: float) -> ml_collections.ConfigDict:
+    """A copy of the ``optim`` config with the learning rate multiplied by ``lr_scale``."""
+    scaled = ml_collections.ConfigDict(optim_config.to_dict())
+    scaled.learning_rate = float(optim_config.learning_rate) * lr_scale
+    return scaled
