@@ -7,34 +7,48 @@
   python evaluate.py --mode=ais --workdir=runs/toy2d [--num_chains=256] [--num_temps=1000]
                      [--temperature=chain|1.0] [--mcmc_step_size=0.1] [--num_images=16]
   python evaluate.py --mode=transition --workdir=runs/digits [--k2=0,50,100,200]
+  python evaluate.py --mode=reconstruction --workdir=runs/generator_digits --split=test
   python evaluate.py --mode=all --workdir=runs/digits
 
 The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
 (for instance sampling with a K2 other than the training K). Each mode writes
-``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it.
+``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it. The work is done by
+``ebm_jax.evaluation.runner.evaluate``; this script only parses flags.
+
+Exit codes (see ``ebm_jax/cli/errors.py``): 0 done; 1 bad input (a missing workdir, one with no
+readable checkpoint, an unknown override, a mode that does not apply to the run's family or
+data, ...), explained in one paragraph, with nothing in the workdir overwritten (add
+``--verbose`` for the traceback).
 """
+import functools
 import os
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax.evaluation import evaluation
-from ebm_jax.cli import script_flags
+from ebm_jax.cli import errors, script_flags
+from ebm_jax.configs import default
+from ebm_jax.evaluation import runner
 from ebm_jax.training import trainer
 
 FLAGS = flags.FLAGS
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
+if __name__ == "__main__":
+    errors.check_overrides(sys.argv, default.get_config())
+_DEFAULT_CONFIG = os.path.abspath(default.__file__)
 config_flags.DEFINE_config_file(
     "config", _DEFAULT_CONFIG,
     "Only its overrides are used: --config.a.b=value replaces a.b in the workdir's config.")
 flags.DEFINE_string("workdir", None, "A workdir written by train.py.")
-flags.DEFINE_enum("mode", "samples", list(evaluation.MODES), "What to evaluate.")
+flags.DEFINE_enum("mode", "samples", runner.mode_names(), "What to evaluate; 'all' runs every "
+                  "mode that applies to the run.")
 flags.DEFINE_integer("num_samples", None, "Number of samples (default: config.eval.num_samples).")
 flags.DEFINE_integer("seed", None, "Sampling seed (default: config.eval.seed).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 flags.DEFINE_integer("num_images", None, "bpd, ais, reconstruction: number of data points or "
                      "images (default 16).")
-flags.DEFINE_string("split", None, "bpd, ais: data split, train or test (default test).")
+flags.DEFINE_string("split", None, "bpd, ais: data split, train or test (default test); "
+                    "reconstruction: the targets' split (default train).")
 flags.DEFINE_enum("logdet", None, ["exact", "per_step", "stochastic"],
                   "bpd: log-determinant method (default exact).")
 flags.DEFINE_integer("chunk_size", None, "bpd: Jacobian columns per forward-mode pass (64).")
@@ -61,6 +75,7 @@ flags.DEFINE_enum("targets", None, ["data", "model"], "reconstruction: data exam
                   "or images the model produced.")
 flags.DEFINE_integer("num_batches", None, "diagnostics: fresh batches for the moment-matching "
                      "residual (4).")
+flags.DEFINE_bool("verbose", False, "Print tracebacks with errors.")
 flags.mark_flags_as_required(["workdir"])
 
 _MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights", "cache_dir",
@@ -76,11 +91,11 @@ def main(argv):
     script_flags.start_distributed_runtime()
     overrides = config_flags.get_override_values(FLAGS["config"])
     options = {name: FLAGS[name].value for name in _MODE_FLAGS}
-    result = evaluation.evaluate(FLAGS.workdir, FLAGS.mode, num_samples=FLAGS.num_samples,
-                                 seed=FLAGS.seed, step=FLAGS.step, overrides=overrides,
-                                 **options)
-    print(result["summary_line"])
+    sys.exit(errors.run_evaluation(FLAGS.workdir, FLAGS.mode, verbose=FLAGS.verbose,
+                                   num_samples=FLAGS.num_samples, seed=FLAGS.seed,
+                                   step=FLAGS.step, overrides=overrides, **options))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=functools.partial(errors.parse_flags, flag_values=FLAGS,
+                                                 reference=default.get_config()))

@@ -16,8 +16,8 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from ebm_jax.configs import default
 from ebm_jax.cli import errors, script_flags
+from ebm_jax.configs import default
 from ebm_jax.training import trainer
 
 FLAGS = flags.FLAGS

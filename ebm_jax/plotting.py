@@ -1,4 +1,8 @@
-"""Pictures of samples: image grids for images, scatter or histogram plots for toy data."""
+"""Pictures of samples: image grids for images, scatter or histogram plots for toy data.
+
+Plots are drawn on ``matplotlib.figure.Figure`` objects, which need no pyplot and no backend:
+importing or calling this module never changes a notebook's matplotlib backend.
+"""
 from __future__ import annotations
 
 import math
@@ -27,6 +31,15 @@ def image_grid(x_BHWC: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.
     return grid
 
 
+def figure(nrows: int = 1, ncols: int = 1, figsize=(4.5, 4.5), dpi: int = 100):
+    """``(fig, axes)``, a Figure of its own (axes always a 2-D array) that ``fig.savefig``
+    writes without any matplotlib backend being selected."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+
+
 def save_image_grid(x_BHWC: np.ndarray, path: str, ncol: int | None = None, scale: int = 0):
     """Writes an image grid as PNG; small images are enlarged (nearest) to be seen."""
     grid = image_grid(x_BHWC, ncol)
@@ -41,16 +54,13 @@ def save_image_grid(x_BHWC: np.ndarray, path: str, ncol: int | None = None, scal
 def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = None,
                   lim: float | None = None, title: str = ""):
     """Scatter (2-D) or histogram (1-D) of samples, over the true density when it is known."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     x_ND = np.asarray(x_ND, np.float64)
     finite = np.isfinite(x_ND).all(axis=1)
     x_ND = x_ND[finite]
     if lim is None:
         lim = float(np.percentile(np.abs(x_ND), 99.5)) * 1.15 if len(x_ND) else 1.0
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    fig, axes = figure()
+    ax = axes[0, 0]
     if x_ND.shape[1] == 1:
         grid = np.linspace(-lim, lim, 400)
         ax.hist(x_ND[:, 0], bins=80, range=(-lim, lim), density=True, alpha=0.6,
@@ -75,7 +85,6 @@ def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = No
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def save_samples(x: np.ndarray, path: str, is_image: bool, log_density: Callable | None = None,

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ebm_jax.evaluation import inception# noqa: E402
+from ebm_jax.evaluation import inception  # noqa: E402
 
 
 def verify(state_dict, out_path: str) -> None:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.core import ais
+from ebm_jax.evaluation import runner
 
 
 def toy_energy():
@@ -65,8 +66,7 @@ def test_gaussian_prior_path_gives_the_gaussian_normaliser():
 def test_ais_mode_writes_log_z_and_both_estimates(gelu_workdir):
     import json
     import os
-    from ebm_jax.evaluation import evaluation
-    result = evaluation.evaluate(gelu_workdir, "ais", seed=0, num_images=3, num_chains=8,
+    result = runner.evaluate(gelu_workdir, "ais", seed=0, num_images=3, num_chains=8,
                                  num_temps=5, temperature="1.0")
     saved = json.load(open(os.path.join(gelu_workdir, "eval", "ais.json")))
     stats = saved["stats"]

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 
 from ebm_jax.configs import test as test_config
-from ebm_jax.runtime import checkpointing
-from ebm_jax.models import nets
-from ebm_jax.training import train_step
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.families import ebm
+from ebm_jax.runtime import checkpointing, validation, workdir_files
+from ebm_jax.training import optim
 
 
 def make_state(seed):
     config = test_config.get_config()
-    model = nets.build_model(config.model, (8, 8, 1))
-    tx = train_step.make_optimizer(config.optim)
-    return config, model, train_step.init_state(model.init(jax.random.key(seed)), tx)
+    family = ebm.EBM(config, (8, 8, 1))
+    tx = optim.make_optimizer(config.optim)
+    return config, family.model, family.init_state(jax.random.key(seed), tx)
 
 
 def test_save_restore_roundtrip_keeps_the_last_checkpoints(tmp_path):
@@ -42,11 +43,11 @@ def test_save_restore_roundtrip_keeps_the_last_checkpoints(tmp_path):
 
 def test_load_workdir_returns_model_params_and_config(tmp_path):
     config, model, state = make_state(0)
-    checkpointing.write_run_files(str(tmp_path), config, (8, 8, 1), True)
+    workdir_files.write_run_files(str(tmp_path), config, (8, 8, 1), True)
     ckpt = checkpointing.Checkpointer(str(tmp_path))
     ckpt.save(state.replace(step=np.int32(7)))
     ckpt.close()
-    run = checkpointing.load_workdir(str(tmp_path))
+    run = run_lib.load_workdir(str(tmp_path))
     assert run.step == 7 and run.is_image and run.data_shape == (8, 8, 1)
     assert run.config.model.nf == config.model.nf
     x = np.zeros((2, 8, 8, 1), np.float32)
@@ -55,8 +56,10 @@ def test_load_workdir_returns_model_params_and_config(tmp_path):
 
 
 def test_missing_workdir_says_what_is_wrong(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a workdir written by train.py"):
-        checkpointing.load_workdir(str(tmp_path / "nothing"))
+    with pytest.raises(validation.InputError, match="no workdir at"):
+        run_lib.load_workdir(str(tmp_path / "nothing"))
+    with pytest.raises(validation.InputError, match="not a workdir written by train.py"):
+        run_lib.load_workdir(str(tmp_path))
 
 
 def test_an_unreadable_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path, caplog):

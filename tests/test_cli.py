@@ -3,8 +3,8 @@ import signal
 import pytest
 
 from ebm_jax.cli import errors
-from ebm_jax.training import guard
 from ebm_jax.runtime import preemption, validation
+from ebm_jax.training import guard
 from tests.test_scripts import run
 
 

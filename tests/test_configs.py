@@ -1,16 +1,20 @@
 import glob
 import importlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import ebm_jax.configs
 from ebm_jax.configs import default
-from ebm_jax.models import latent_nets, nets
-from ebm_jax.training import train_step
+from ebm_jax.families import registry
+from ebm_jax.training import optim
 from tests.conftest import ROOT
 
-NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
+CONFIG_DIR = os.path.dirname(ebm_jax.configs.__file__)
+NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(CONFIG_DIR, "*.py"))
                if not p.endswith("__init__.py"))
 SHAPES = {"toy2d": (2,), "toy1d": (1,), "digits": (8, 8, 1), "test": (8, 8, 1),
           "cifar10": (32, 32, 3), "digits_gelu": (8, 8, 1),
@@ -26,7 +30,7 @@ def test_every_config_is_listed():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_docstring_gives_run_command_and_expectation(name):
-    module = importlib.import_module(f"configs.{name}")
+    module = importlib.import_module(f"ebm_jax.configs.{name}")
     doc = module.__doc__
     assert f"python train.py --config=configs/{name}.py" in doc
     assert "Expect:" in doc
@@ -34,21 +38,19 @@ def test_config_docstring_gives_run_command_and_expectation(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_has_exactly_the_default_fields_and_builds_its_model(name):
-    config = importlib.import_module(f"configs.{name}").get_config()
+    config = importlib.import_module(f"ebm_jax.configs.{name}").get_config()
     base = default.get_config()
     for block in ("data", "model", "sampling", "inference", "training", "optim", "guard", "eval"):
         assert set(config[block].keys()) == set(base[block].keys()), block
-    if latent_nets.is_latent(config.model):
-        latent_nets.build_latent_model(config.model, SHAPES[name])
-    else:
-        nets.build_model(config.model, SHAPES[name])
+    family = registry.build_family(config, SHAPES[name])
+    assert family.name == config.model.family
 
 
 def test_paper_settings():
-    c = importlib.import_module("configs.cifar10").get_config()
+    c = importlib.import_module("ebm_jax.configs.cifar10").get_config()
     assert (c.model.nf, c.sampling.num_steps, c.training.data_noise_std,
             c.training.batch_size, c.optim.learning_rate) == (128, 100, 0.03, 64, 1e-4)
-    c = importlib.import_module("configs.celeba").get_config()
+    c = importlib.import_module("ebm_jax.configs.celeba").get_config()
     assert (c.data.image_size, c.model.nf, c.sampling.num_steps, c.sampling.step_size,
             c.sampling.noise_std) == (64, 64, 100, 1.0, 0.01)
     assert (c.optim.b1, c.optim.b2) == (0.9, 0.999)
@@ -56,14 +58,27 @@ def test_paper_settings():
 
 @pytest.mark.parametrize("name", ["cifar10", "celeba", "lsun_bedroom64", "celeba128"])
 def test_image_configs_follow_the_paper_protocol(name):
-    c = importlib.import_module(f"configs.{name}").get_config()
+    c = importlib.import_module(f"ebm_jax.configs.{name}").get_config()
     assert (c.data.max_examples, c.training.batch_size, c.sampling.num_steps,
             c.training.data_noise_std) == (40000, 64, 100, 0.03)
-    lr = train_step.make_schedule(c.optim, c.training.num_steps)
-    sigma = train_step.make_data_noise_schedule(c.training)
+    lr = optim.make_schedule(c.optim, c.training.num_steps)
+    sigma = optim.make_data_noise_schedule(c.training)
     # 200,000 updates at the start values, then both lowered together to a tenth.
     np.testing.assert_allclose([lr(0), lr(200_000), lr(225_000), lr(250_000)],
                                [1e-4, 1e-4, 0.55e-4, 1e-5], rtol=1e-5)
     np.testing.assert_allclose([sigma(0), sigma(200_000), sigma(250_000)], [0.03, 0.03, 0.003],
                                rtol=1e-5)
     assert c.training.num_steps == 250_000
+
+
+def test_the_repository_configs_folder_is_the_packaged_one():
+    assert os.path.samefile(os.path.join(ROOT, "configs"), CONFIG_DIR)
+
+
+def test_configs_import_from_any_working_directory(tmp_path):
+    code = ("from ebm_jax.configs import digits, toy2d; "
+            "print(digits.get_config().data.dataset, toy2d.get_config().model.name)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["digits", "mlp"]

@@ -15,7 +15,6 @@ from ebm_jax import data
 from ebm_jax.data import images, tfds_source, toy
 
 
-
 def config(**fields):
     return types.SimpleNamespace(**fields)
 

@@ -1,15 +1,16 @@
 import os
-import types
 
 import jax
 import numpy as np
 import pytest
 
-from ebm_jax.configs import toy2d
-from ebm_jax.runtime import checkpointing, parallel
 from ebm_jax import data
-from ebm_jax.evaluation import evaluation
+from ebm_jax.configs import toy2d
+from ebm_jax.evaluation import common, runner
+from ebm_jax.evaluation import run as run_lib
 from ebm_jax.evaluation.modes import density
+from ebm_jax.families import ebm
+from ebm_jax.runtime import parallel
 
 
 def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at_langevin_t(
@@ -17,11 +18,15 @@ def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at
     config = toy2d.get_config()
     config.sampling.num_steps = 20
     toy = data.TOY_DENSITIES[config.data.dataset]
-    model = types.SimpleNamespace(energy=lambda params, x: toy.log_density(x), input_grad=None,
-                                  data_shape=(2,))
-    run = checkpointing.LoadedRun(model, None, config, 0, False,
-                                  parallel.make_mesh(jax.devices()[:1]))
-    request = evaluation.Request(500, 0, {"grid_size": 60})
+
+
+    class TrueDensity(ebm.EBM):
+        """An EBM whose f is the true log-density."""
+        energy = property(lambda self: lambda params, x: toy.log_density(x))
+
+    run = run_lib.LoadedRun(TrueDensity(config, (2,)), None, config, 0, False,
+                            parallel.make_mesh(jax.devices()[:1]), str(tmp_path))
+    request = common.Request(500, 0, {"grid_size": 60})
     result = density.evaluate_density(run, config, str(tmp_path), request)
     stats = result["stats"]
     assert stats["temperature"] == pytest.approx(0.01 ** 2 / (2 * 0.1))
@@ -41,4 +46,4 @@ def test_normalise_log_sums_to_one_and_keeps_ratios():
 
 def test_density_needs_a_toy_model(tiny_workdir):
     with pytest.raises(ValueError, match="toy density"):
-        evaluation.evaluate(tiny_workdir, "density")
+        runner.evaluate(tiny_workdir, "density")

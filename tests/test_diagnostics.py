@@ -6,12 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax.runtime import checkpointing
 from ebm_jax import data
-from ebm_jax.evaluation import evaluation
-from ebm_jax.core import sampler
-from ebm_jax.training import trainer
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import runner
 from ebm_jax.evaluation.modes import diagnostics
+from ebm_jax.runtime import workdir_files
 
 
 def test_residual_is_zero_when_chains_equal_the_data_and_the_gap_gradient_otherwise():
@@ -27,15 +26,14 @@ def test_residual_is_zero_when_chains_equal_the_data_and_the_gap_gradient_otherw
 
 
 def test_diagnostics_of_a_run(tiny_workdir):
-    result = evaluation.evaluate(tiny_workdir, "diagnostics", seed=3, num_batches=1)
-    rows = trainer.read_metrics(tiny_workdir)
+    result = runner.evaluate(tiny_workdir, "diagnostics", seed=3, num_batches=1)
+    rows = workdir_files.read_metrics(tiny_workdir)
     stats = result["stats"]
     assert stats["num_logged_updates"] == len(rows) == 4
     assert stats["energy_gap_last_tenth"] == pytest.approx(rows[-1]["energy_gap"])
-    run = checkpointing.load_workdir(tiny_workdir)
+    run = run_lib.load_workdir(tiny_workdir)
     x_data = data.get_dataset(run.config.data, seed=run.config.seed).batch(0, 16, 3)
-    x_chain = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape)(
-        run.params, jax.random.fold_in(jax.random.key(3), 0), 16).x
+    x_chain = run.make_sampler()(run.params, jax.random.fold_in(jax.random.key(3), 0), 16).x
     gap = lambda p: jnp.mean(run.energy(p, x_data)) - jnp.mean(run.energy(p, x_chain))
     g = jax.grad(gap)(run.params)
     expected = np.sqrt(sum(float(jnp.sum(v ** 2)) for v in jax.tree_util.tree_leaves(g)))

@@ -3,6 +3,7 @@
 They run ``train.py`` and ``evaluate.py`` as a cluster would, and the results are compared with
 one process on the same global batch and the same chains.
 """
+import importlib
 import json
 import os
 import shutil
@@ -12,13 +13,15 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
-from ebm_jax.configs import test as test_config
-from ebm_jax.runtime import checkpointing, distributed, parallel
 from ebm_jax import data
-from ebm_jax.evaluation import evaluation
+from ebm_jax.configs import test as test_config
+from ebm_jax.evaluation import common
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.runtime import distributed, parallel, workdir_files
 from ebm_jax.training import trainer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, config_args, tiny_config
 
 
 def free_port() -> int:
@@ -43,8 +46,8 @@ def run_two_processes(script: str, *args: str) -> list[subprocess.CompletedProce
     return outs
 
 
-def train_one_process(workdir, num_steps: int):
-    config = test_config.get_config()
+def train_one_process(workdir, num_steps: int, family: str = "ebm"):
+    config = tiny_config(family)
     config.training.num_steps = num_steps
     return trainer.train_and_evaluate(config, str(workdir),
                                       mesh=parallel.make_mesh(jax.devices()[:2]), progress=False)
@@ -75,14 +78,14 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
                              "--noprogress")
     assert "2 global devices" in outs[0].stderr
     # Process 0 alone wrote the log: one row per step, none duplicated.
-    rows = trainer.read_metrics(str(two))
+    rows = workdir_files.read_metrics(str(two))
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
 
     # A 1-process run on the same global batch and chains ends at the same parameters, and it
     # restores the 2-process checkpoint.
     one = tmp_path / "one"
     state = train_one_process(one, 4)
-    restored = checkpointing.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:1]))
+    restored = run_lib.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:1]))
     assert restored.step == 4
     assert_same_params(restored.params, state.params)
 
@@ -92,7 +95,7 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
     run_two_processes("train.py", "--config=configs/test.py", f"--workdir={resumed}",
                       "--config.training.num_steps=6", "--noprogress")
     continued = train_one_process(one, 6)
-    after = checkpointing.load_workdir(str(resumed))
+    after = run_lib.load_workdir(str(resumed))
     assert after.step == 6
     assert_same_params(after.params, continued.params)
 
@@ -105,5 +108,23 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
     assert len(np.unique(x.reshape(9, -1), axis=0)) == 9
     saved = json.load(open(os.path.join(two, "eval", "samples.json")))
     assert saved["protocol"]["num_samples"] == 9
-    single = evaluation.draw_samples(restored, restored.config, 9, 5)
+    single = common.draw_samples(restored, restored.config, 9, 5)
     np.testing.assert_allclose(x, single, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family, name", [("latent_ebm", "latent_ebm_digits"),
+                                          ("generator", "generator_digits")])
+def test_two_process_latent_training_equals_one_process(tmp_path, family, name):
+    """Each process reads its own rows of every batch and holds its half of the warm-start
+    bank; the result is one process's on the same two devices."""
+    two = tmp_path / "two"
+    reference = importlib.import_module(f"ebm_jax.configs.{name}").get_config()
+    run_two_processes("train.py", f"--config=configs/{name}.py", f"--workdir={two}",
+                      "--noprogress", *config_args(tiny_config(family), reference))
+    rows = workdir_files.read_metrics(str(two))
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    state = train_one_process(tmp_path / "one", 4, family)
+    restored = run_lib.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:2]))
+    assert restored.step == 4 and restored.bank.shape == (1798, 3)
+    assert_same_params(restored.params, state.params)
+    np.testing.assert_allclose(restored.bank, np.asarray(state.bank), rtol=1e-5, atol=1e-6)

@@ -6,8 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ebm_jax.runtime import checkpointing, parallel
-from ebm_jax.evaluation import evaluation
+from ebm_jax.evaluation import common, runner
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.runtime import parallel, validation
 from ebm_jax.training import trainer
 
 
@@ -17,7 +18,7 @@ def workdir(tiny_workdir):
 
 
 def test_samples_mode_writes_npy_png_and_json_with_its_protocol(workdir):
-    result = evaluation.evaluate(workdir, "samples", num_samples=10, seed=3)
+    result = runner.evaluate(workdir, "samples", num_samples=10, seed=3)
     x = np.load(os.path.join(workdir, "eval", "samples.npy"))
     assert x.shape == (10, 8, 8, 1) and np.isfinite(x).all()
     assert os.path.getsize(os.path.join(workdir, "eval", "samples.png")) > 0
@@ -30,13 +31,13 @@ def test_samples_mode_writes_npy_png_and_json_with_its_protocol(workdir):
 
 
 def test_samples_are_fresh_short_run_chains_with_a_fixed_seed(workdir):
-    evaluation.evaluate(workdir, "samples", num_samples=6, seed=11)
+    runner.evaluate(workdir, "samples", num_samples=6, seed=11)
     a = np.load(os.path.join(workdir, "eval", "samples.npy"))
-    evaluation.evaluate(workdir, "samples", num_samples=6, seed=11)
+    runner.evaluate(workdir, "samples", num_samples=6, seed=11)
     b = np.load(os.path.join(workdir, "eval", "samples.npy"))
     np.testing.assert_array_equal(a, b)
     # They are exactly what the public sampler gives from that seed (batch 0 key).
-    run = checkpointing.load_workdir(workdir)
+    run = run_lib.load_workdir(workdir)
     from ebm_jax.core import sampler
     ref = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape,
                                input_grad=run.model.input_grad)(
@@ -45,7 +46,7 @@ def test_samples_are_fresh_short_run_chains_with_a_fixed_seed(workdir):
 
 
 def test_overrides_change_the_sampling_k(workdir):
-    result = evaluation.evaluate(workdir, "samples", num_samples=4, seed=0,
+    result = runner.evaluate(workdir, "samples", num_samples=4, seed=0,
                                  overrides={"sampling.num_steps": 0})
     assert result["protocol"]["K"] == 0
     x = np.load(os.path.join(workdir, "eval", "samples.npy"))
@@ -55,10 +56,10 @@ def test_overrides_change_the_sampling_k(workdir):
 
 def test_apply_overrides_rejects_unknown_fields():
     config = ml_collections.ConfigDict({"sampling": {"num_steps": 100}})
-    assert evaluation.apply_overrides(config, {"sampling.num_steps": 7}).sampling.num_steps == 7
+    assert common.apply_overrides(config, {"sampling.num_steps": 7}).sampling.num_steps == 7
     assert config.sampling.num_steps == 100
-    with pytest.raises(KeyError, match="no field"):
-        evaluation.apply_overrides(config, {"sampling.k": 7})
+    with pytest.raises(validation.InputError, match="no field"):
+        common.apply_overrides(config, {"sampling.k": 7})
 
 
 def test_toy_samples_are_scored_against_the_true_density(tmp_path):
@@ -69,7 +70,7 @@ def test_toy_samples_are_scored_against_the_true_density(tmp_path):
     config.model.hidden_dims = (16,)
     trainer.train_and_evaluate(config, str(tmp_path), mesh=parallel.make_mesh(jax.devices()[:1]),
                                progress=False)
-    result = evaluation.evaluate(str(tmp_path), "samples", num_samples=300, seed=0)
+    result = runner.evaluate(str(tmp_path), "samples", num_samples=300, seed=0)
     x = np.load(tmp_path / "eval" / "samples.npy")
     assert x.shape == (300, 2)
     # Two updates teach nothing: the chains are still near their U[-2, 2]^2 start, far from

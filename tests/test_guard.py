@@ -8,9 +8,13 @@ import numpy as np
 import pytest
 
 from ebm_jax.configs import default
-from ebm_jax.configs import test as test_config
-from ebm_jax.runtime import checkpointing, parallel
-from ebm_jax.training import guard, train_step, trainer
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.families import ebm, registry
+from ebm_jax.runtime import checkpointing, parallel, workdir_files
+from ebm_jax.training import guard, trainer
+from tests.conftest import FAMILIES, tiny_config
+
+SPEC = ebm.EBM.guard_spec
 
 FINITE_METRICS = dict(loss=-0.5, energy_gap=0.5, grad_norm_params=2.0, grad_norm_x=1.0,
                       param_norm=10.0, samples_mean=0.0, samples_std=0.5,
@@ -28,35 +32,35 @@ def guard_config(**overrides):
     return config
 
 
-@pytest.mark.parametrize("name", guard.FINITE)
+@pytest.mark.parametrize("name", SPEC.finite)
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_a_non_finite_statistic_trips(name, bad):
-    trip = guard.check(7, dict(FINITE_METRICS, **{name: bad}), guard_config())
+    trip = guard.check(7, dict(FINITE_METRICS, **{name: bad}), guard_config(), SPEC)
     assert (trip.step, trip.statistic, trip.reason) == (7, name, "not finite")
 
 
 def test_bounds_on_energy_gap_and_gradient_norm():
     cfg = guard_config(max_energy_gap=1.0, max_grad_norm=3.0)
-    assert guard.check(1, FINITE_METRICS, cfg) is None
-    assert guard.check(1, FINITE_METRICS, guard_config(max_energy_gap=0.4)).statistic == \
+    assert guard.check(1, FINITE_METRICS, cfg, SPEC) is None
+    assert guard.check(1, FINITE_METRICS, guard_config(max_energy_gap=0.4), SPEC).statistic == \
         "energy_gap"
-    trip = guard.check(2, dict(FINITE_METRICS, energy_gap=-1.5), cfg)
+    trip = guard.check(2, dict(FINITE_METRICS, energy_gap=-1.5), cfg, SPEC)
     assert (trip.statistic, trip.value) == ("energy_gap", -1.5)
     assert "guard.max_energy_gap=1" in trip.reason
-    assert guard.check(3, dict(FINITE_METRICS, grad_norm_params=3.5), cfg).statistic == \
+    assert guard.check(3, dict(FINITE_METRICS, grad_norm_params=3.5), cfg, SPEC).statistic == \
         "grad_norm_params"
     # Bounds of 0 are off.
     assert guard.check(4, dict(FINITE_METRICS, energy_gap=1e9, grad_norm_params=1e9),
-                       guard_config()) is None
+                       guard_config(), SPEC) is None
     rows = [(1, FINITE_METRICS), (2, dict(FINITE_METRICS, loss=math.nan)),
             (3, dict(FINITE_METRICS, energy_gap=math.inf))]
-    assert guard.first_trip(rows, cfg).step == 2
+    assert guard.first_trip(rows, cfg, SPEC).step == 2
 
 
 def test_collapse_is_a_small_std_across_chains():
     cfg = guard_config(collapse_std=1e-3)
-    assert not guard.collapsed(FINITE_METRICS, cfg)
-    assert guard.collapsed(dict(FINITE_METRICS, samples_chain_std=1e-5), cfg)
+    assert not guard.collapsed(FINITE_METRICS, cfg, SPEC)
+    assert guard.collapsed(dict(FINITE_METRICS, samples_chain_std=1e-5), cfg, SPEC)
 
 
 def test_record_counts_rollbacks_scales_the_rate_and_survives_a_restart(tmp_path):
@@ -74,14 +78,12 @@ def test_record_counts_rollbacks_scales_the_rate_and_survives_a_restart(tmp_path
     assert stop["event"] == "stop" and record.rollbacks == 2
     message = guard.stop_message(stop)
     assert "between step 6 and step 9" in message and "loss = nan" in message
-    optim = default.get_config().optim
-    assert guard.scaled_optim(optim, 0.0625).learning_rate == optim.learning_rate * 0.0625
-    assert optim.learning_rate == 1e-4
 
 
-def poison_params_at(monkeypatch, step: int, times: int):
+def poison_params_at(monkeypatch, step: int, times: int, family: str = "ebm"):
     """Makes the parameters NaN right after update ``step``, the first ``times`` times it runs."""
-    real = train_step.make_train_step
+    cls = registry.FAMILIES[family]
+    real = cls.make_update
     fired = []
 
     def make(*args, **kwargs):
@@ -96,27 +98,29 @@ def poison_params_at(monkeypatch, step: int, times: int):
             return state, metrics
         return poisoned
 
-    monkeypatch.setattr(train_step, "make_train_step", make)
+    monkeypatch.setattr(cls, "make_update", make)
     return fired
 
 
-def small_config():
-    config = test_config.get_config()
+def small_config(family="ebm"):
+    config = tiny_config(family)
     config.training.num_steps = 6
     config.training.sample_every = 6
+    config.training.checkpoint_every = 2
     return config
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, monkeypatch,
-                                                       caplog):
-    fired = poison_params_at(monkeypatch, step=3, times=1)
+                                                       caplog, family):
+    fired = poison_params_at(monkeypatch, step=3, times=1, family=family)
     with caplog.at_level(logging.WARNING):
-        state = trainer.train_and_evaluate(small_config(), str(tmp_path), mesh=one_device,
-                                           progress=False)
+        state = trainer.train_and_evaluate(small_config(family), str(tmp_path),
+                                           mesh=one_device, progress=False)
     assert fired == [3] and int(state.step) == 6
     # NaN parameters after update 3 give a NaN loss in update 4; the last checkpoint is step 2.
     assert "loss = nan at step 4 (not finite); rolled back to step 2" in caplog.text
-    rows = trainer.read_metrics(str(tmp_path))
+    rows = workdir_files.read_metrics(str(tmp_path))
     events = [r for r in rows if "event" in r]
     assert len(events) == 1
     assert {k: events[0][k] for k in ("event", "statistic", "tripped_step", "restored_step",
@@ -127,9 +131,11 @@ def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, mon
     assert [r["step"] for r in updates] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(r["loss"]) for r in updates)
     assert json.load(open(tmp_path / "guard.json")) == {"rollbacks": 1, "lr_scale": 0.5}
-    run = checkpointing.load_workdir(str(tmp_path))
-    assert run.step == 6
+    run = run_lib.load_workdir(str(tmp_path))
+    assert run.step == 6 and run.family.name == family
     assert all(np.all(np.isfinite(p)) for p in jax.tree_util.tree_leaves(run.params))
+    if run.bank is not None:  # the warm-start bank was rolled back with the parameters
+        assert np.all(np.isfinite(run.bank))
 
 
 def test_training_stops_after_max_rollbacks_naming_window_and_statistic(tmp_path, one_device,
@@ -140,9 +146,23 @@ def test_training_stops_after_max_rollbacks_naming_window_and_statistic(tmp_path
     with pytest.raises(guard.DivergenceError,
                        match=r"between step 2 and step 4: loss = nan \(not finite\), after 2 "):
         trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
-    events = [r for r in trainer.read_metrics(str(tmp_path)) if "event" in r]
+    events = [r for r in workdir_files.read_metrics(str(tmp_path)) if "event" in r]
     assert [e["event"] for e in events] == ["rollback", "rollback", "stop"]
     assert [e["lr_scale"] for e in events] == [0.5, 0.25, 0.25]
     ckpt = checkpointing.Checkpointer(str(tmp_path))
     assert ckpt.all_steps() == [2]
     ckpt.close()
+
+
+def test_each_family_names_only_statistics_its_update_reports():
+    """A generator has no energy gap and no chain: its spec must not ask for them."""
+    from ebm_jax.families import generator, latent_ebm
+    gen = dict(loss=1.0, grad_norm_params=2.0, grad_norm_z=0.5, param_norm=9.0, recon_mse=0.1,
+               z_std=1.0)
+    spec = generator.Generator.guard_spec
+    assert guard.check(1, gen, guard_config(max_grad_norm=3.0), spec) is None
+    assert guard.check(1, dict(gen, recon_mse=math.nan), guard_config(), spec).statistic == \
+        "recon_mse"
+    assert not guard.collapsed(gen, guard_config(), spec)
+    assert "samples_chain_std" not in spec.finite and spec.collapse is None
+    assert latent_ebm.LatentEBM.guard_spec.collapse == "samples_chain_std"

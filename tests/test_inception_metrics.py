@@ -4,9 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from ebm_jax.runtime import checkpointing
 from ebm_jax import data
-from ebm_jax.evaluation import evaluation, fid, inception
+from ebm_jax.evaluation import common, fid, inception, runner
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.runtime import validation
 
 TINY = dict(inception_width=1 / 16, inception_size=75)
 
@@ -23,16 +24,16 @@ def test_fid_is_and_kid_of_fresh_samples_with_a_tiny_inception(tiny_workdir, tin
                                                                tmp_path):
     options = dict(inception_weights=tiny_weights, cache_dir=str(tmp_path), num_reference=24,
                    batch_size=8, kid_subsets=5, kid_subset_size=8, **TINY)
-    ref = evaluation.evaluate(tiny_workdir, "fid_stats", **options)
+    ref = runner.evaluate(tiny_workdir, "fid_stats", **options)
     assert ref["stats"]["num_examples"] == 24 and os.path.exists(ref["path"])
-    result = evaluation.evaluate(tiny_workdir, "fid", num_samples=16, seed=4, **options)
+    result = runner.evaluate(tiny_workdir, "fid", num_samples=16, seed=4, **options)
 
     # The same figures, computed here without the mode: samples from the documented keys
     # (batches of 8 over 8 devices in the mode, unsharded here), the tiny net, the metric math.
-    run = checkpointing.load_workdir(tiny_workdir)
+    run = run_lib.load_workdir(tiny_workdir)
     apply = jax.jit(inception.make_apply(TINY["inception_width"], TINY["inception_size"]))
     variables = inception.load_params(tiny_weights, TINY["inception_width"])
-    x = evaluation.draw_samples(run, run.config, 16, 4, batch_size=8)
+    x = common.draw_samples(run, run.config, 16, 4, batch_size=8)
     pool, logits = (np.asarray(a, np.float64) for a in apply(variables, x))
     real = data.get_dataset(run.config.data).get(np.arange(24))
     pool_ref = np.asarray(apply(variables, real)[0], np.float64)
@@ -47,12 +48,12 @@ def test_fid_is_and_kid_of_fresh_samples_with_a_tiny_inception(tiny_workdir, tin
 
 
 def test_fid_without_weights_says_what_to_fetch(tiny_workdir, tmp_path):
-    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
-        evaluation.evaluate(tiny_workdir, "fid", num_samples=8,
+    with pytest.raises(validation.InputError, match="pt_inception-2015-12-05"):
+        runner.evaluate(tiny_workdir, "fid", num_samples=8,
                             inception_weights=str(tmp_path / "none.npz"))
 
 
 def test_fid_defaults_to_the_papers_40000_samples():
     from ebm_jax.configs import default
-    assert evaluation.default_num_samples(default.get_config(), "fid") == 40000
-    assert evaluation.default_num_samples(default.get_config(), "samples") == 64
+    assert common.default_num_samples(default.get_config(), "fid") == 40000
+    assert common.default_num_samples(default.get_config(), "samples") == 64

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ebm_jax.core import flow, logdet
+from ebm_jax.core import logdet
 from ebm_jax.models import nets
 
 pytestmark = pytest.mark.usefixtures("quick_compile")

@@ -27,13 +27,13 @@ def test_notebook_is_stored_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
-    # The kernel starts in the repository root, as a user who opens notebooks/ from a clone
-    # with `pip install -e .`; runs go to a scratch directory.
+    # The kernel starts in the notebook's own folder, as Jupyter opens it; runs go to a scratch
+    # directory.
     env_cell = nbformat.v4.new_code_cell(
         f"import os; os.environ['EBM_NOTEBOOK_WORKDIR'] = {str(tmp_path)!r}")
     nb.cells.insert(0, env_cell)
     NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": ROOT}}).execute()
+                   resources={"metadata": {"path": os.path.dirname(path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors

@@ -3,23 +3,26 @@ import numpy as np
 import pytest
 
 from ebm_jax.configs import test as test_config
-from ebm_jax.models import nets
+from ebm_jax.core import keys
+from ebm_jax.families import base, ebm
 from ebm_jax.runtime import parallel
-from ebm_jax.training import train_step
+from ebm_jax.training import optim
 
 
 def run_steps(mesh, num_steps=2):
     config = test_config.get_config()
     shape = (8, 8, 1)
-    model = nets.build_model(config.model, shape)
-    tx = train_step.make_optimizer(config.optim)
-    state = parallel.replicate(
-        train_step.init_state(model.init(train_step.init_key(config.seed)), tx), mesh)
-    update = train_step.make_train_step(model.energy, tx, config, shape, mesh)
+    family = ebm.EBM(config, shape)
+    tx = optim.make_optimizer(config.optim)
+    state = parallel.replicate(family.init_state(keys.init_key(config.seed), tx), mesh)
+    update = family.make_update(tx, mesh)
     rng = np.random.default_rng(0)
+    m = config.training.batch_size
     for _ in range(num_steps):
-        batch = rng.uniform(-1, 1, (config.training.batch_size,) + shape).astype(np.float32)
-        state, metrics = update(state, parallel.shard_batch(batch, mesh))
+        batch = rng.uniform(-1, 1, (m,) + shape).astype(np.float32)
+        state, metrics = update(state, base.Batch(
+            parallel.shard_batch(batch, mesh), parallel.shard_batch(np.arange(m, dtype=np.int32),
+                                                                    mesh)))
     return jax.device_get(state.params), jax.device_get(metrics)
 
 
@@ -36,7 +39,7 @@ def test_eight_devices_give_the_parameters_of_one_device():
                                atol=1e-6)
     # The updates did move the parameters (the test is not comparing two initialisations).
     config = test_config.get_config()
-    init = nets.build_model(config.model, (8, 8, 1)).init(train_step.init_key(config.seed))
+    init = ebm.EBM(config, (8, 8, 1)).init_params(keys.init_key(config.seed))
     moved = [np.abs(a - b).max() for a, b in zip(jax.tree_util.tree_leaves(params8),
                                                  jax.tree_util.tree_leaves(init))]
     assert max(moved) > 1e-5

@@ -1,5 +1,6 @@
 """Pre-emption, with real signals sent to a trainer in a subprocess, and the resumed run
 compared with an uninterrupted one."""
+import importlib
 import os
 import signal
 import subprocess
@@ -11,10 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from ebm_jax.configs import test as test_config
-from ebm_jax.runtime import checkpointing, parallel, preemption
+from ebm_jax.runtime import checkpointing, parallel, preemption, workdir_files
 from ebm_jax.training import trainer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, config_args, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,16 @@ def one_device():
     return parallel.make_mesh(jax.devices()[:1])
 
 
-def train_args(workdir, num_steps, checkpoint_every):
-    return ["train.py", "--config=configs/test.py", f"--workdir={workdir}", "--noprogress",
-            f"--config.training.num_steps={num_steps}",
+CONFIG_FILES = {"ebm": "test", "latent_ebm": "latent_ebm_digits",
+                "generator": "generator_digits"}
+
+
+def train_args(workdir, num_steps, checkpoint_every, family="ebm"):
+    name = CONFIG_FILES[family]
+    shrink = [] if family == "ebm" else config_args(
+        tiny_config(family), importlib.import_module(f"ebm_jax.configs.{name}").get_config())
+    return ["train.py", f"--config=configs/{name}.py", f"--workdir={workdir}", "--noprogress",
+            *shrink, f"--config.training.num_steps={num_steps}",
             f"--config.training.checkpoint_every={checkpoint_every}",
             f"--config.training.sample_every={num_steps}"]
 
@@ -46,8 +53,8 @@ def wait_for_rows(workdir, count, process, timeout=300):
     raise TimeoutError(f"no {count} metrics rows in {timeout} s")
 
 
-def train_in_process(workdir, num_steps, mesh):
-    config = test_config.get_config()
+def train_in_process(workdir, num_steps, mesh, family="ebm"):
+    config = tiny_config(family)
     config.training.num_steps = num_steps
     config.training.sample_every = num_steps
     return trainer.train_and_evaluate(config, str(workdir), mesh=mesh, progress=False)
@@ -72,7 +79,7 @@ def test_sigterm_checkpoints_and_exits_143_then_sigkill_loses_nothing(tmp_path, 
     ckpt.close()
     assert stopped >= 3
     assert f"stopped by SIGTERM after saving a checkpoint at step {stopped}" in err
-    rows = trainer.read_metrics(workdir)
+    rows = workdir_files.read_metrics(workdir)
     assert [r["step"] for r in rows] == list(range(1, stopped + 1))
 
     # The same command resumes; kill -9 it a few steps later, at whatever it is doing.
@@ -80,16 +87,16 @@ def test_sigterm_checkpoints_and_exits_143_then_sigkill_loses_nothing(tmp_path, 
     wait_for_rows(workdir, stopped + 4, process)
     process.kill()
     process.wait(timeout=60)
-    logged = len(trainer.read_metrics(workdir))
+    logged = len(workdir_files.read_metrics(workdir))
     final = logged + 2
     resumed = train_in_process(workdir, final, one_device)
     uninterrupted = train_in_process(tmp_path / "uninterrupted", final, one_device)
     assert int(resumed.step) == final
     assert_same_state(resumed, uninterrupted)
-    rows = trainer.read_metrics(workdir)
+    rows = workdir_files.read_metrics(workdir)
     assert [r["step"] for r in rows] == list(range(1, final + 1))
     assert [r["loss"] for r in rows] == [
-        r["loss"] for r in trainer.read_metrics(str(tmp_path / "uninterrupted"))]
+        r["loss"] for r in workdir_files.read_metrics(str(tmp_path / "uninterrupted"))]
 
 
 KILL_WHILE_WRITING = textwrap.dedent("""
@@ -138,3 +145,21 @@ def test_stop_request_turns_a_signal_into_a_flag_and_restores_the_handlers():
     assert signal.getsignal(signal.SIGTERM) is before
     error = preemption.Preempted(signal.SIGINT, 12)
     assert error.exit_code == 130 and "SIGINT" in str(error) and "step 12" in str(error)
+
+
+@pytest.mark.parametrize("family", ["latent_ebm", "generator"])
+def test_a_latent_run_stops_on_sigterm_and_resumes_bit_for_bit(tmp_path, one_device, family):
+    workdir = str(tmp_path / "run")
+    big = 10 ** 6
+    process = start(train_args(workdir, big, checkpoint_every=big, family=family))
+    wait_for_rows(workdir, 3, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 143, err[-3000:]
+    assert "Traceback" not in err and "stopped by SIGTERM after saving a checkpoint" in err
+    stopped = len(workdir_files.read_metrics(workdir))
+    final = stopped + 2
+    resumed = train_in_process(workdir, final, one_device, family)
+    uninterrupted = train_in_process(tmp_path / "uninterrupted", final, one_device, family)
+    assert int(resumed.step) == final and resumed.bank is not None
+    assert_same_state(resumed, uninterrupted)

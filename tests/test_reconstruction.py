@@ -3,11 +3,11 @@ import os
 
 import numpy as np
 
-from ebm_jax.evaluation import evaluation
+from ebm_jax.evaluation import runner
 
 
 def test_an_image_the_model_produced_is_reconstructed_with_small_error(tiny_workdir):
-    result = evaluation.evaluate(tiny_workdir, "reconstruction", seed=0, num_images=4,
+    result = runner.evaluate(tiny_workdir, "reconstruction", seed=0, num_images=4,
                                  num_iters=120, snapshot_every=60, targets="model",
                                  learning_rate=0.05)
     stats = result["stats"]
@@ -24,7 +24,7 @@ def test_an_image_the_model_produced_is_reconstructed_with_small_error(tiny_work
 
 
 def test_data_targets_are_examples_of_the_data_set(tiny_workdir):
-    result = evaluation.evaluate(tiny_workdir, "reconstruction", seed=1, num_images=3,
+    result = runner.evaluate(tiny_workdir, "reconstruction", seed=1, num_images=3,
                                  num_iters=2, snapshot_every=1)
     assert len(result["protocol"]["indices"]) == 3
     assert len(result["mse_per_pixel_by_iter"]) == 3

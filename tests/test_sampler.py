@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.core import sampler
+from ebm_jax.core.prior import Prior
 
 
 def quadratic(a, b):
@@ -93,28 +94,6 @@ def test_dynamic_k_equals_static_k_and_does_not_recompile():
     np.testing.assert_allclose(full[10:], jnp.broadcast_to(path[-1], (3, 4, 2)), rtol=1e-6)
 
 
-def test_initial_distributions():
-    u = sampler.init_chains(jax.random.key(0), (20000, 2))
-    assert float(u.min()) >= -1 and float(u.max()) <= 1
-    np.testing.assert_allclose(u.mean(), 0, atol=0.01)
-    np.testing.assert_allclose(u.var(), 1 / 3, rtol=0.02)
-    u2 = sampler.init_chains(jax.random.key(0), (20000, 2), low=-2, high=2)
-    np.testing.assert_allclose(u2.var(), 16 / 12, rtol=0.02)
-    g = sampler.init_chains(jax.random.key(0), (20000, 2), "gaussian", std=1.5)
-    np.testing.assert_allclose(g.std(), 1.5, rtol=0.02)
-    with pytest.raises(ValueError):
-        sampler.init_chains(jax.random.key(0), (2,), "laplace")
-
-
-def test_init_log_prob_closed_forms():
-    x = jnp.array([[0.5, -0.5], [1.5, 0.0]])
-    lp = sampler.init_log_prob(x)
-    np.testing.assert_allclose(lp[0], -2 * np.log(2.0))
-    assert lp[1] == -np.inf
-    lg = sampler.init_log_prob(jnp.zeros((1, 3)), "gaussian", std=2.0)
-    np.testing.assert_allclose(lg, [-3 * (np.log(2.0) + 0.5 * np.log(2 * np.pi))], rtol=1e-6)
-
-
 def test_no_gradient_reaches_params_through_the_chain_when_they_are_stopped():
     def energy(w, x):
         return -0.5 * w * jnp.sum(x * x, axis=1)
@@ -134,7 +113,7 @@ def test_make_sampler_uses_the_config():
     f = lambda params, x: -0.5 * params * jnp.sum(x * x, axis=1)
     run = sampler.make_sampler(f, cfg, (3,))
     out = run(1.0, jax.random.key(0), 6)
-    x0 = sampler.init_chains(jax.random.fold_in(jax.random.key(0), 0), (6, 3))
+    x0 = Prior().sample(jax.random.fold_in(jax.random.key(0), 0), (6, 3))
     np.testing.assert_allclose(out.x, 0.5 ** 30 * x0, atol=1e-7)
 
 
@@ -152,7 +131,7 @@ def test_the_conv_energy_fast_gradient_chain_equals_a_plain_autodiff_loop(activa
     params = model.init(jax.random.key(0))
     energy_fn = lambda x: model.energy(params, x)
     key, s, sigma = jax.random.key(5), 0.5, 0.01
-    x0 = sampler.init_chains(jax.random.key(1), (4, 8, 8, 1))
+    x0 = Prior().sample(jax.random.key(1), (4, 8, 8, 1))
     out = jax.jit(lambda x0: sampler.langevin(energy_fn, x0, key, 6, s, sigma, unroll=1,
                                               grad_fn=model.input_grad(params)))(x0)
     grad = jax.grad(lambda x: jnp.sum(energy_fn(x)))
@@ -174,3 +153,14 @@ def test_default_unroll_keeps_the_loop_rolled_for_a_given_gradient_and_off_the_c
     assert sampler.sampling_kwargs(cfg, grad_given=True)["unroll"] == 1
     cfg.unroll = 5
     assert sampler.sampling_kwargs(cfg, grad_given=True)["unroll"] == 5
+    assert sampler.resolve_unroll(0, True) is True and sampler.resolve_unroll(3, 1) == 3
+
+
+def test_chain_length_is_fixed_or_drawn_per_key():
+    cfg = ml_collections.ConfigDict(dict(num_steps=7, num_steps_max=0))
+    assert sampler.chain_length(cfg)(jax.random.key(0)) == {"num_steps": 7}
+    cfg.num_steps_max = 12
+    draws = [sampler.chain_length(cfg)(jax.random.key(i)) for i in range(40)]
+    ks = {int(d["num_steps"]) for d in draws}
+    assert min(ks) >= 7 and max(ks) <= 12 and len(ks) > 3
+    assert draws[0]["num_steps_max"] == 12 and draws[0]["num_steps_min"] == 7

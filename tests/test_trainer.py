@@ -6,13 +6,14 @@ import jax
 import numpy as np
 import pytest
 
+from ebm_jax import data
 from ebm_jax.configs import test as test_config
 from ebm_jax.configs import toy2d
-from ebm_jax.runtime import checkpointing, parallel
-from ebm_jax import data
-from ebm_jax.core import sampler
+from ebm_jax.evaluation import run as run_lib
 from ebm_jax.evaluation import stats
+from ebm_jax.runtime import parallel, workdir_files
 from ebm_jax.training import trainer
+from tests.conftest import FAMILIES, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_test_config_trains_and_writes_its_files(tmp_path, one_device):
     config = test_config.get_config()
     state = trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
     assert int(state.step) == 4
-    rows = trainer.read_metrics(str(tmp_path))
+    rows = workdir_files.read_metrics(str(tmp_path))
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     for key in ("loss", "energy_gap", "grad_norm_x", "num_langevin_steps", "steps_per_sec"):
         assert all(np.isfinite(r[key]) for r in rows)
@@ -36,8 +37,9 @@ def test_test_config_trains_and_writes_its_files(tmp_path, one_device):
     assert saved["model"]["nf"] == 8
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device):
-    config = test_config.get_config()
+@pytest.mark.parametrize("family", FAMILIES)
+def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device, family):
+    config = tiny_config(family)
     full = trainer.train_and_evaluate(config, str(tmp_path / "full"), mesh=one_device,
                                       progress=False)
     config.training.num_steps = 2
@@ -46,8 +48,15 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device):
     resumed = trainer.train_and_evaluate(config, str(tmp_path / "split"), mesh=one_device,
                                          progress=False)
     assert int(resumed.step) == 4
+    assert (full.bank is None) == (family == "ebm")
+    if full.bank is not None:
+        assert full.bank.shape == (1797, 3)
+        np.testing.assert_array_equal(run_lib.load_workdir(str(tmp_path / "full")).bank,
+                                      np.asarray(full.bank))
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    if family != "ebm":
+        return
     # A run killed after logging past its last checkpoint logs those steps once on resume.
     config.training.num_steps = 3
     trainer.train_and_evaluate(config, str(tmp_path / "killed"), mesh=one_device,
@@ -56,11 +65,11 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device):
     config.training.num_steps = 4
     trainer.train_and_evaluate(config, str(tmp_path / "killed"), mesh=one_device,
                                progress=False)
-    killed_rows = trainer.read_metrics(str(tmp_path / "killed"))
+    killed_rows = workdir_files.read_metrics(str(tmp_path / "killed"))
     assert [r["step"] for r in killed_rows] == [1, 2, 3, 4]
-    full_rows = trainer.read_metrics(str(tmp_path / "full"))
+    full_rows = workdir_files.read_metrics(str(tmp_path / "full"))
     assert [r["loss"] for r in killed_rows] == [r["loss"] for r in full_rows]
-    split_rows = trainer.read_metrics(str(tmp_path / "split"))
+    split_rows = workdir_files.read_metrics(str(tmp_path / "split"))
     for r1, r2 in zip(full_rows, split_rows):
         assert r1["step"] == r2["step"] and r1["loss"] == r2["loss"]
 
@@ -76,11 +85,12 @@ def test_toy2d_defaults_learn_the_eight_gaussians(tmp_path, one_device):
     config = toy2d.get_config()
     config.training.sample_every = config.training.num_steps
     state = trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
-    run = checkpointing.load_workdir(str(tmp_path))
-    samples = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape)
+    run = run_lib.load_workdir(str(tmp_path), mesh=one_device)
+    samples = run.make_sampler()
     x = np.asarray(samples(state.params, jax.random.key(123), 2000).x)
     truth = data.TOY_DENSITIES["8gaussians"].sample(np.random.default_rng(7), 2000)
-    x0 = np.asarray(samples(run.model.init(jax.random.key(5)), jax.random.key(123), 2000).x)
+    x0 = np.asarray(samples(run.family.init_params(jax.random.key(5)), jax.random.key(123),
+                            2000).x)
     mmd_trained, mmd_untrained = stats.mmd2(x, truth), stats.mmd2(x0, truth)
     print(f"toy2d 8gaussians: MMD^2 trained {mmd_trained:.5f}, untrained {mmd_untrained:.5f}")
     assert mmd_untrained > 0.05
@@ -93,15 +103,29 @@ def test_toy2d_defaults_learn_the_eight_gaussians(tmp_path, one_device):
 
 
 def test_metrics_survive_a_kill_in_the_middle_of_a_row(tmp_path):
-    writer = trainer.MetricsWriter(str(tmp_path))
+    writer = workdir_files.MetricsWriter(str(tmp_path))
     for step in (1, 2, 3):
         writer.write(step, {"loss": float(step)})
     writer.event(3, {"event": "rollback", "restored_step": 2})
     with open(writer.path, "a") as f:
         f.write('{"step": 4, "lo')  # the process died here
-    rows = trainer.read_metrics(str(tmp_path))
+    rows = workdir_files.read_metrics(str(tmp_path))
     assert [r["step"] for r in rows] == [1, 2, 3, 3]
     writer.truncate(2)  # as on resume from step 2: the event row stays, the torn row goes
-    assert [(r["step"], "event" in r) for r in trainer.read_metrics(str(tmp_path))] == [
+    assert [(r["step"], "event" in r) for r in workdir_files.read_metrics(str(tmp_path))] == [
         (1, False), (2, False), (3, True)]
     assert open(writer.path).read().endswith("\n")
+
+
+@pytest.mark.parametrize("family", ["latent_ebm", "generator"])
+def test_a_latent_run_writes_the_files_of_any_run(tmp_path, one_device, family):
+    config = tiny_config(family, start="cold")
+    config.training.num_steps = 2
+    state = trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
+    assert state.bank is None and int(state.step) == 2
+    assert run_lib.load_workdir(str(tmp_path)).bank is None
+    rows = workdir_files.read_metrics(str(tmp_path))
+    assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["loss"]) for r in rows)
+    assert all(np.isfinite(r["grad_norm_z"]) and r["data_noise_std"] >= 0 for r in rows)
+    assert sorted(os.listdir(tmp_path / "samples")) == ["step_0000002.png"]
+    assert json.load(open(tmp_path / "config.json"))["model"]["family"] == family

@@ -4,12 +4,13 @@ import os
 import numpy as np
 import pytest
 
-from ebm_jax.evaluation import evaluation
+from ebm_jax.evaluation import common, runner
+from ebm_jax.evaluation import run as run_lib
 from ebm_jax.evaluation.modes import transition
 
 
 def test_k2_zero_is_the_uniform_noise_and_later_columns_continue_the_same_chains(tiny_workdir):
-    result = evaluation.evaluate(tiny_workdir, "transition", num_samples=16, seed=2,
+    result = runner.evaluate(tiny_workdir, "transition", num_samples=16, seed=2,
                                  k2="0,3,5", num_rows=4)
     out = os.path.join(tiny_workdir, "eval")
     snaps = np.load(os.path.join(out, "transition.npy"))
@@ -20,9 +21,8 @@ def test_k2_zero_is_the_uniform_noise_and_later_columns_continue_the_same_chains
     assert result["stats"]["saturation_K0"] == 0.0
     assert result["stats"]["abs_mean_K0"] == pytest.approx(0.5, abs=0.05)
     # Column K2 = 5 is what the sampler gives with K = 5 from the same seed (batch 0 key).
-    k5 = evaluation.draw_samples(evaluation.checkpointing.load_workdir(tiny_workdir),
-                                 evaluation.checkpointing.load_workdir(tiny_workdir).config,
-                                 16, 2)
+    run = run_lib.load_workdir(tiny_workdir)
+    k5 = common.draw_samples(run, run.config, 16, 2)
     np.testing.assert_allclose(snaps[2], k5[:4], rtol=1e-5, atol=1e-6)
     saved = json.load(open(os.path.join(out, "transition.json")))
     assert saved["protocol"]["K"] == [0, 3, 5] and saved["protocol"]["K1"] == 5

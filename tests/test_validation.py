@@ -8,12 +8,12 @@ import jax
 import numpy as np
 import pytest
 
+from ebm_jax.cli import errors
 from ebm_jax.configs import default
 from ebm_jax.configs import test as test_config
-from ebm_jax.runtime import checkpointing, parallel, validation
-from ebm_jax.cli import errors
-from ebm_jax.models import nets
-from ebm_jax.training import train_step
+from ebm_jax.families import ebm
+from ebm_jax.runtime import checkpointing, parallel, validation, workdir_files
+from ebm_jax.training import optim
 
 
 def save_npy(array):
@@ -35,14 +35,13 @@ def workdir_of_nf(nf, with_run_files):
     def setup(config, workdir, tmp_path):
         other = test_config.get_config()
         other.model.nf = nf
-        model = nets.build_model(other.model, (8, 8, 1))
-        tx = train_step.make_optimizer(other.optim)
-        state = train_step.init_state(model.init(jax.random.key(0)), tx)
+        tx = optim.make_optimizer(other.optim)
+        state = ebm.EBM(other, (8, 8, 1)).init_state(jax.random.key(0), tx)
         ckpt = checkpointing.Checkpointer(workdir)
         ckpt.save(state.replace(step=np.int32(2)))
         ckpt.close()
         if with_run_files:
-            checkpointing.write_run_files(workdir, other, (8, 8, 1), True)
+            workdir_files.write_run_files(workdir, other, (8, 8, 1), True)
     return setup
 
 

@@ -1,9 +1,11 @@
-"""The command line's view of a training run: one-paragraph errors and exit codes.
+"""The command line's view of a run: one-paragraph errors and exit codes, shared by
+``train.py`` and ``evaluate.py``.
 
-Exit codes of ``train.py``:
+Exit codes:
 
-  0    training finished;
-  1    bad input (a config field, data set, npy file, workdir or batch size; validation.py);
+  0    training or evaluation finished;
+  1    bad input (a config field, data set, npy file, workdir, batch size, or an evaluation
+       mode that does not apply; validation.py);
   3    training diverged more often than ``guard.max_rollbacks`` allows (guard.py);
   128 + signal number (143 for SIGTERM, 130 for SIGINT): stopped by the signal after saving a
        checkpoint (preemption.py); the same command resumes the run.
@@ -15,8 +17,9 @@ from __future__ import annotations
 import sys
 import traceback
 
-from ebm_jax.training import guard, trainer
+from ebm_jax.evaluation import runner
 from ebm_jax.runtime import preemption, validation
+from ebm_jax.training import guard, trainer
 
 EXIT_BAD_INPUT = 1
 EXIT_DIVERGED = 3
@@ -37,6 +40,17 @@ def report(fn, *, verbose: bool = False) -> int:
         traceback.print_exception(raised)
     print(text, file=sys.stderr)
     return code
+
+
+def check_overrides(argv: list[str], reference) -> None:
+    """Exits with status 1 and one paragraph if a ``--config.a.b`` override in ``argv`` is not
+    a field of ``reference``. For a config flag with a default file, which reads the overrides
+    as soon as it is defined: call this before defining it."""
+    try:
+        validation.check_field_names(validation.override_names(argv[1:]), reference)
+    except validation.InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def parse_flags(argv: list[str], flag_values, reference) -> list[str]:
@@ -68,3 +82,11 @@ def run_training(config, workdir: str, *, reference, progress: bool = True,
         validation.check_config(config, reference)
         trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress)
     return report(train, verbose=verbose)
+
+
+def run_evaluation(workdir: str, mode: str, *, verbose: bool = False, **kwargs) -> int:
+    """What ``evaluate.py`` runs: ``runner.evaluate``, printing its summary line; returns the
+    exit code."""
+    def evaluate():
+        print(runner.evaluate(workdir, mode, **kwargs)["summary_line"])
+    return report(evaluate, verbose=verbose)

@@ -22,16 +22,13 @@ Langevin steps (biased: they leave f_beta only approximately invariant).
 """
 from __future__ import annotations
 
-import logging
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ebm_jax import data
-from ebm_jax.core import flow, sampler
-from ebm_jax.evaluation import likelihood
+from ebm_jax.core import flow
+from ebm_jax.core.prior import Prior
 
 Array = jax.Array
 
@@ -62,10 +59,10 @@ def _log_mean_exp(a: Array, axis=0) -> Array:
 class _Path:
     """log f_beta and its gradient for a batch, with g = energy / temperature."""
 
-    def __init__(self, energy_fn, temperature, init, init_low, init_high, init_std):
+    def __init__(self, energy_fn, temperature, prior: Prior):
         self.g = lambda x: energy_fn(x) / temperature
-        self.log_p0 = lambda x: sampler.init_log_prob(x, init, init_low, init_high, init_std)
-        self.uniform = init == "uniform"
+        self.log_p0 = prior.log_prob
+        self.uniform = prior.kind == "uniform"
 
     def log_f(self, x, beta):
         log_p0 = self.log_p0(x)
@@ -128,13 +125,11 @@ def _anneal(path: _Path, x, key, betas_K1, eps, mcmc_steps, kind, reverse):
 def ais_log_z(energy_fn: Callable[[Array], Array], key: Array, example_shape, *,
               num_chains: int = 256, num_temps: int = 1000, temperature: float = 1.0,
               mcmc_step_size: float = 0.1, mcmc_steps: int = 1, transition: str = "mala",
-              schedule_power: float = 1.0, init: str = "uniform", init_low: float = -1.0,
-              init_high: float = 1.0, init_std: float = 1.0) -> AISResult:
+              schedule_power: float = 1.0, prior: Prior = Prior()) -> AISResult:
     """AIS estimate of log Z = log of the integral of exp(f / temperature) over p_0's support
     (see the module docstring)."""
-    path = _Path(energy_fn, temperature, init, init_low, init_high, init_std)
-    x0 = sampler.init_chains(jax.random.fold_in(key, 0), (num_chains,) + tuple(example_shape),
-                             init, init_low, init_high, init_std)
+    path = _Path(energy_fn, temperature, prior)
+    x0 = prior.sample(jax.random.fold_in(key, 0), (num_chains,) + tuple(example_shape))
     x, log_w = _anneal(path, x0, jax.random.fold_in(key, 1), betas(num_temps, schedule_power),
                        mcmc_step_size, mcmc_steps, transition, reverse=False)
     w = jnp.exp(log_w - jnp.max(log_w))
@@ -145,68 +140,13 @@ def ais_log_z(energy_fn: Callable[[Array], Array], key: Array, example_shape, *,
 def raise_log_prob(energy_fn: Callable[[Array], Array], x_B: Array, key: Array, *,
                    num_chains: int = 1, num_temps: int = 1000, temperature: float = 1.0,
                    mcmc_step_size: float = 0.1, mcmc_steps: int = 1, transition: str = "mala",
-                   schedule_power: float = 1.0, init: str = "uniform", init_low: float = -1.0,
-                   init_high: float = 1.0, init_std: float = 1.0) -> Array:
+                   schedule_power: float = 1.0, prior: Prior = Prior()) -> Array:
     """RAISE: a stochastic lower bound on log p(x) per example (``num_chains`` reverse chains
     per example, their estimates of p averaged)."""
-    path = _Path(energy_fn, temperature, init, init_low, init_high, init_std)
+    path = _Path(energy_fn, temperature, prior)
     x_CB = jnp.broadcast_to(x_B[None], (num_chains,) + x_B.shape)
     x_N = x_CB.reshape((-1,) + x_B.shape[1:])
     _, acc_N = _anneal(path, x_N, key, betas(num_temps, schedule_power), mcmc_step_size,
                        mcmc_steps, transition, reverse=True)
     log_p_N = path.log_f(x_N, 1.0) - acc_N
     return _log_mean_exp(log_p_N.reshape(num_chains, -1), axis=0)
-
-
-def load_points(config, split: str, num: int) -> np.ndarray:
-    """Images of ``split`` (see ``likelihood.load_images``), or the first points of a toy set."""
-    if config.data.dataset in data.TOY_DENSITIES:
-        return data.get_dataset(config.data, seed=config.seed).get(np.arange(int(num)))
-    return likelihood.load_images(config, split, num)
-
-
-def evaluate_ais(run, config, out_dir: str, request) -> dict:
-    """The ``ais`` mode: log Z of exp(f / T) by AIS, and the upper (AIS) and lower (RAISE)
-    estimates of the mean log p over ``num_images`` data points of ``split``.
-
-    ``temperature``: 'chain' (default) for T = sigma^2 / (2 s), the density the sampler's
-    noise implies, or a number (1 for exp(f))."""
-    s, sigma = float(config.sampling.step_size), float(config.sampling.noise_std)
-    temp = request.option("temperature", "chain")
-    temperature = chain_temperature(s, sigma) if temp == "chain" else float(temp)
-    prior = {k: v for k, v in flow.flow_kwargs(config.sampling).items()
-             if k.startswith("init")}
-    settings = dict(num_temps=int(request.option("num_temps", 1000)),
-                    mcmc_step_size=float(request.option("mcmc_step_size", 0.1)),
-                    mcmc_steps=int(request.option("mcmc_steps", 1)),
-                    transition=request.option("transition", "mala"),
-                    schedule_power=float(request.option("schedule_power", 1.0)),
-                    temperature=temperature, **prior)
-    num_chains = int(request.option("num_chains", 256))
-    x = jnp.asarray(load_points(config, request.option("split", "test"),
-                                int(request.option("num_images", 16))))
-    energy, key = run.energy, jax.random.key(request.seed)
-
-    @jax.jit
-    def compute(params, x):
-        f = lambda v: energy(params, v)
-        res = ais_log_z(f, jax.random.fold_in(key, 0), x.shape[1:], num_chains=num_chains,
-                        **settings)
-        lower = raise_log_prob(f, x, jax.random.fold_in(key, 1), **settings)
-        upper = f(x) / temperature - res.log_z
-        return res.log_z, res.log_z_stderr, upper, lower
-
-    log_z, stderr, upper, lower = jax.device_get(compute(run.params, x))
-    if temperature < 1e-2:
-        logging.warning("T = %.3g: exp(f/T) is extremely peaked; MALA with step %.3g may not "
-                        "mix, and the estimates may be far apart", temperature,
-                        settings["mcmc_step_size"])
-    stats = {"log_z": float(log_z), "log_z_stderr": float(stderr), "temperature": temperature,
-             "num_chains": num_chains, "num_temps": settings["num_temps"],
-             "mean_log_p_upper": float(np.mean(upper)), "mean_log_p_lower": float(np.mean(lower)),
-             "num_points": int(len(x))}
-    protocol = {**settings, "num_chains": num_chains, "seed": int(request.seed),
-                "checkpoint_step": int(run.step)}
-    return {"mode": "ais", "protocol": protocol, "stats": stats,
-            "per_image": {"log_p_upper": np.asarray(upper).tolist(),
-                          "log_p_lower": np.asarray(lower).tolist()}}

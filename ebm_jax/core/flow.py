@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from ebm_jax.core import sampler
+from ebm_jax.core.prior import Prior
 
 Array = jax.Array
 
@@ -59,10 +60,9 @@ def flow_kwargs(sampling_config) -> dict:
 
     The loop stays rolled unless ``sampling.unroll`` is set: unrolled K steps inside the
     inversion's own loop would make the compile time grow with K."""
-    kwargs = sampler.sampling_kwargs(sampling_config)
-    kwargs.pop("noise_std")
-    kwargs["unroll"] = int(sampling_config.get("unroll", 0)) or 1
-    return dict(num_steps=int(sampling_config.num_steps), **kwargs)
+    c = sampling_config
+    return dict(num_steps=int(c.num_steps), step_size=float(c.step_size),
+                prior=Prior.from_config(c), unroll=sampler.resolve_unroll(c.get("unroll", 0), 1))
 
 
 class Inversion(NamedTuple):
@@ -86,18 +86,9 @@ class Inversion(NamedTuple):
     at_boundary_B: Array
 
 
-def _project(init: str, low: float, high: float):
-    if init == "uniform":
-        return lambda z: jnp.clip(z, low, high)
-    if init == "gaussian":
-        return lambda z: z
-    raise ValueError(f"unknown initial distribution {init!r}; choose 'uniform' or 'gaussian'")
-
-
 def invert(energy_fn: Callable[[Array], Array], x_target: Array, key: Array, *,
            num_steps: int, step_size: float, num_iters: int = 200,
-           learning_rate: float = 0.05, init: str = "uniform", init_low: float = -1.0,
-           init_high: float = 1.0, init_std: float = 1.0, snapshot_every: int | None = None,
+           learning_rate: float = 0.05, prior: Prior = Prior(), snapshot_every: int | None = None,
            remat: bool = True, unroll: int | bool = 1) -> Inversion:
     """Finds z with M(z) close to ``x_target`` (batch first) by gradient descent on
     ||x - M(z)||^2, from z_0 ~ p_0 drawn with ``key``.
@@ -107,7 +98,7 @@ def invert(energy_fn: Callable[[Array], Array], x_target: Array, key: Array, *,
     Adam is per-coordinate, so the examples of a batch do not influence each other.
 
     z stays in the support of a uniform prior by projection: after each update it is clipped
-    to [init_low, init_high]. Clipping is the exact Euclidean projection onto the box, leaves
+    to the prior's box (``Prior.project``). Clipping is the exact Euclidean projection onto the box, leaves
     the loss unchanged inside it, and lets z reach the boundary, where p_0 is still positive.
     A reparameterisation such as z = tanh(u) would never reach the boundary and its gradient
     vanishes near it, slowing the coordinates whose latent lies close to +-1. A Gaussian prior
@@ -116,8 +107,8 @@ def invert(energy_fn: Callable[[Array], Array], x_target: Array, key: Array, *,
     ``snapshot_every``: keep M(z_t) every that many iterations, t = 0 and t = ``num_iters``
     included (for a picture of the reconstruction as it converges).
     """
-    project = _project(init, init_low, init_high)
-    z0 = sampler.init_chains(key, x_target.shape, init, init_low, init_high, init_std)
+    project = prior.project
+    z0 = prior.sample(key, x_target.shape)
     axes = tuple(range(1, x_target.ndim))
 
     def forward(z):
@@ -150,8 +141,4 @@ def invert(energy_fn: Callable[[Array], Array], x_target: Array, key: Array, *,
     x = forward(z)
     mse_B = jnp.mean(jnp.square(x - x_target), axis=axes)
     snapshots = jnp.concatenate([snaps, x[None]], axis=0) if every else None
-    if init == "uniform":
-        at_boundary_B = jnp.sum((z <= init_low) | (z >= init_high), axis=axes)
-    else:
-        at_boundary_B = jnp.zeros(x_target.shape[:1], jnp.int32)
-    return Inversion(z, x, mse_B, snapshots, iters, at_boundary_B)
+    return Inversion(z, x, mse_B, snapshots, iters, prior.boundary_count(z))

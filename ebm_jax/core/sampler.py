@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from ebm_jax.runtime import parallel
+from ebm_jax.core.prior import Prior
 
 Array = jax.Array
 
@@ -34,31 +34,6 @@ class ChainResult(NamedTuple):
     snapshots: Array | None
     grad_norm: Array
     num_steps: Array
-
-
-def init_chains(key: Array, shape: Sequence[int], kind: str = "uniform", low: float = -1.0,
-                high: float = 1.0, std: float = 1.0, dtype=jnp.float32) -> Array:
-    """Draws x_0 from the initial distribution p_0: ``uniform`` on [low, high]^D or ``gaussian``
-    N(0, std^2 I) (for toy data that lies outside [-1, 1])."""
-    if kind == "uniform":
-        return jax.random.uniform(key, tuple(shape), dtype, low, high)
-    if kind == "gaussian":
-        return std * jax.random.normal(key, tuple(shape), dtype)
-    raise ValueError(f"unknown initial distribution {kind!r}; choose 'uniform' or 'gaussian'")
-
-
-def init_log_prob(x_B: Array, kind: str = "uniform", low: float = -1.0, high: float = 1.0,
-                  std: float = 1.0) -> Array:
-    """log p_0(x) per chain (outside the uniform box it is -inf)."""
-    axes = tuple(range(1, x_B.ndim))
-    dim = x_B[0].size
-    if kind == "uniform":
-        inside = jnp.all((x_B >= low) & (x_B <= high), axis=axes)
-        return jnp.where(inside, -dim * jnp.log(high - low), -jnp.inf)
-    if kind == "gaussian":
-        return (-0.5 * jnp.sum(jnp.square(x_B / std), axis=axes)
-                - dim * (jnp.log(std) + 0.5 * jnp.log(2 * jnp.pi)))
-    raise ValueError(f"unknown initial distribution {kind!r}; choose 'uniform' or 'gaussian'")
 
 
 def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
@@ -166,11 +141,10 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
 
 def short_run(energy_fn: Callable[[Array], Array], key: Array, shape: Sequence[int],
               num_steps: int | Array, step_size: float = 1.0, noise_std: float = 0.01, *,
-              init: str = "uniform", init_low: float = -1.0, init_high: float = 1.0,
-              init_std: float = 1.0, **langevin_kwargs) -> ChainResult:
-    """Draws fresh x_0 ~ p_0 (key ``fold_in(key, 0)``) and runs ``langevin`` (noise key
+              prior: Prior = Prior(), **langevin_kwargs) -> ChainResult:
+    """Draws fresh x_0 ~ ``prior`` (key ``fold_in(key, 0)``) and runs ``langevin`` (noise key
     ``fold_in(key, 1)``): the non-persistent short-run sampler M_theta."""
-    x0 = init_chains(jax.random.fold_in(key, 0), shape, init, init_low, init_high, init_std)
+    x0 = prior.sample(jax.random.fold_in(key, 0), shape)
     return langevin(energy_fn, x0, jax.random.fold_in(key, 1), num_steps, step_size, noise_std,
                     **langevin_kwargs)
 
@@ -190,32 +164,53 @@ def default_unroll(backend: str | None = None, grad_given: bool = False) -> int 
     return True if backend == "cpu" and not grad_given else 1
 
 
-def sampling_kwargs(sampling_config, grad_given: bool = False) -> dict:
-    """The keyword arguments of ``short_run`` held in a config's ``sampling`` block.
+def resolve_unroll(value, default: int | bool) -> int | bool:
+    """A config's ``unroll`` field: 0 picks ``default``, 1 keeps the loop rolled, n > 1 unrolls
+    n steps, and a value of K or more unrolls it whole. Every chain of the package (sampler,
+    flow, latent inference) reads its field through this."""
+    value = int(value or 0)
+    return value if value > 0 else default
 
-    ``unroll``: 0 picks ``default_unroll(grad_given=grad_given)``, 1 keeps the loop rolled,
-    n > 1 unrolls n steps, and a value of K or more unrolls it whole."""
+
+def sampling_kwargs(sampling_config, grad_given: bool = False) -> dict:
+    """The keyword arguments of ``short_run`` held in a config's ``sampling`` block: s, sigma,
+    the prior p_0 and the unrolling (``resolve_unroll`` with ``default_unroll``)."""
     c = sampling_config
-    unroll = int(c.get("unroll", 0))
     return dict(step_size=float(c.step_size), noise_std=float(c.noise_std),
-                init=c.get("init", "uniform"), init_low=float(c.get("init_low", -1.0)),
-                init_high=float(c.get("init_high", 1.0)), init_std=float(c.get("init_std", 1.0)),
-                unroll=unroll if unroll > 0 else default_unroll(grad_given=grad_given))
+                prior=Prior.from_config(c),
+                unroll=resolve_unroll(c.get("unroll", 0), default_unroll(grad_given=grad_given)))
+
+
+def chain_length(sampling_config):
+    """K of a config's ``sampling`` block as a function of a key: ``key -> langevin kwargs``.
+
+    Fixed K gives ``num_steps=K``. Dynamic K (``num_steps_max`` > ``num_steps``) draws
+    K ~ U{num_steps..num_steps_max} from the key; the loop then always has ``num_steps_max``
+    iterations, of which the first ``num_steps`` run unconditionally (see ``langevin``)."""
+    k_min = int(sampling_config.num_steps)
+    k_max = int(sampling_config.get("num_steps_max", 0) or 0)
+    if k_max <= k_min:
+        return lambda key: dict(num_steps=k_min)
+
+    def draw(key):
+        k = jax.random.randint(key, (), k_min, k_max + 1)
+        return dict(num_steps=k, num_steps_max=k_max, num_steps_min=k_min)
+
+    return draw
 
 
 def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
                  data_shape: Sequence[int], *, snapshot_steps: Sequence[int] = (),
                  input_grad: Callable[[object], Callable[[Array], Array]] | None = None,
-                 mesh=None):
+                 constrain: Callable[[Array], Array] | None = None):
     """Returns ``sample(params, key, num_samples) -> ChainResult``, jit-compiled, with the K, s,
     sigma and p_0 of ``sampling_config``. ``energy`` is ``energy(params, x_B...) -> f_B``;
     ``input_grad(params)``, if given, is the chain's ``grad_fn`` (``EnergyModel.input_grad``).
 
-    With a ``mesh`` (``parallel.make_mesh``) the chains are split over its devices, across all
-    processes; ``num_samples`` must then be a multiple of the device count."""
+    ``constrain`` (e.g. ``parallel.split_constraint(mesh)``) splits the chains over devices;
+    ``num_samples`` must then be a multiple of the device count."""
     kwargs = sampling_kwargs(sampling_config, grad_given=input_grad is not None)
     num_steps = int(sampling_config.num_steps)
-    constrain = parallel.split_constraint(mesh)
 
     def sample(params, key, num_samples: int) -> ChainResult:
         grad_fn = None if input_grad is None else input_grad(params)

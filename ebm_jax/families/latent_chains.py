@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from ebm_jax.models import latent_nets
 from ebm_jax.core import sampler
+from ebm_jax.core.prior import Prior
 
 Array = jax.Array
 JointFn = Callable[[Array, Array], Array]
@@ -32,9 +32,8 @@ def inference_kwargs(inference_config) -> dict:
     """The ``langevin`` keyword arguments (s, sigma, unroll) of an ``inference`` block; its
     ``num_steps`` is K."""
     c = inference_config
-    unroll = int(c.get("unroll", 0))
     return dict(step_size=float(c.step_size), noise_std=float(c.noise_std),
-                unroll=unroll if unroll > 0 else sampler.default_unroll())
+                unroll=sampler.resolve_unroll(c.get("unroll", 0), sampler.default_unroll()))
 
 
 def init_latents(key: Array, num: int, latent_dim: int, std: float = 1.0) -> Array:
@@ -62,9 +61,8 @@ def unpack(v_BN: Array, data_shape: Sequence[int]) -> tuple[Array, Array]:
 
 
 def synthesize(joint_fn: JointFn, key: Array, num: int, data_shape: Sequence[int],
-               latent_dim: int, num_steps: int, *, step_size: float, noise_std: float,
-               init: str = "uniform", init_low: float = -1.0, init_high: float = 1.0,
-               init_std: float = 1.0, latent_init_std: float = 1.0,
+               latent_dim: int, num_steps, *, step_size: float, noise_std: float,
+               prior: Prior = Prior(), latent_init_std: float = 1.0,
                latent_step_size: float | None = None, latent_noise_std: float | None = None,
                **langevin_kwargs) -> tuple[Array, Array, sampler.ChainResult]:
     """K joint Langevin steps on (x, z) from fresh noise; returns (x, z, chain result).
@@ -80,8 +78,7 @@ def synthesize(joint_fn: JointFn, key: Array, num: int, data_shape: Sequence[int
         return jnp.concatenate([jnp.full((x_size,), for_x, jnp.float32),
                                 jnp.full((latent_dim,), for_z, jnp.float32)])
 
-    x0 = sampler.init_chains(jax.random.fold_in(key, 0), shape, init, init_low, init_high,
-                             init_std)
+    x0 = prior.sample(jax.random.fold_in(key, 0), shape)
     z0 = init_latents(jax.random.fold_in(key, 2), num, latent_dim, latent_init_std)
     out = sampler.langevin(lambda v: joint_fn(*unpack(v, data_shape)), pack(x0, z0),
                            jax.random.fold_in(key, 1), num_steps,
@@ -98,48 +95,3 @@ def synthesis_kwargs(config) -> dict:
     return dict(sampler.sampling_kwargs(s_cfg), latent_init_std=float(config.inference.init_std),
                 latent_step_size=float(s_cfg.latent_step_size),
                 latent_noise_std=float(s_cfg.latent_noise_std))
-
-
-def make_sampler(model: latent_nets.LatentModel, config):
-    """Returns ``sample(params, key, num) -> ChainResult`` whose ``x`` holds fresh samples of x,
-    jit-compiled: the joint short-run chain (latent_ebm) or g(z), z ~ N(0, I) (generator)."""
-    num_steps = int(config.sampling.num_steps)
-    kwargs = synthesis_kwargs(config)
-
-    def sample(params, key, num: int) -> sampler.ChainResult:
-        if model.family == "generator":
-            x = model.generate(params, init_latents(key, num, model.latent_dim))
-            zero = jnp.zeros((), jnp.float32)
-            return sampler.ChainResult(x, None, zero, jnp.zeros((), jnp.int32))
-        x, _, out = synthesize(lambda a, b: model.energy(params, a, b), key, num,
-                               model.data_shape, model.latent_dim, num_steps, **kwargs)
-        return out._replace(x=x)
-
-    return jax.jit(sample, static_argnums=2)
-
-
-def make_reconstructor(model: latent_nets.LatentModel, config):
-    """Returns ``reconstruct(params, x_B, key, z0_Bd=None) -> (x_rec_B, z_Bd)``, jit-compiled.
-
-    z is inferred by the ``inference`` chain from z0 (default: fresh N(0, init_std^2), key
-    ``fold_in(key, 0)``; chain noise ``fold_in(key, 1)``). The generator gives g(z); the latent
-    EBM runs the ``sampling`` chain over x alone from fresh noise with z held fixed (key
-    ``fold_in(key, 2)``), a draw from its p(x | z)."""
-    i_cfg = config.inference
-    i_kwargs = inference_kwargs(i_cfg)
-    s_kwargs = sampler.sampling_kwargs(config.sampling)
-
-    def reconstruct(params, x_B, key, z0_Bd=None):
-        if z0_Bd is None:
-            z0_Bd = init_latents(jax.random.fold_in(key, 0), x_B.shape[0], model.latent_dim,
-                                 float(i_cfg.init_std))
-        joint = lambda a, b: model.energy(params, a, b)
-        z = infer(joint, x_B, z0_Bd, jax.random.fold_in(key, 1), int(i_cfg.num_steps),
-                  **i_kwargs).x
-        if model.family == "generator":
-            return model.generate(params, z), z
-        x_rec = sampler.short_run(lambda a: joint(a, z), jax.random.fold_in(key, 2), x_B.shape,
-                                  int(config.sampling.num_steps), **s_kwargs).x
-        return x_rec, z
-
-    return jax.jit(reconstruct)

@@ -1,4 +1,4 @@
-"""Latent-variable models: a pure joint ``energy(params, x_B..., z_Bd) -> f_B`` for each family.
+"""Latent-variable networks: a pure joint ``energy(params, x_B..., z_Bd) -> f_B`` for each.
 
 ``f`` is log p(x, z) up to a constant (the negative joint energy). Two families share it:
 
@@ -25,15 +25,6 @@ import jax.numpy as jnp
 from ebm_jax.models import nets
 
 Array = jax.Array
-FAMILIES = ("latent_ebm", "generator")
-
-
-def is_latent(model_config) -> bool:
-    """Whether ``model_config.family`` names a latent-variable family (not the plain EBM)."""
-    family = model_config.get("family", "ebm")
-    if family not in ("ebm",) + FAMILIES:
-        raise ValueError(f"unknown model.family {family!r}; choose ebm, latent_ebm or generator")
-    return family != "ebm"
 
 
 def _dense(features: int, name: str):
@@ -93,20 +84,34 @@ class MLPGenerator(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class LatentModel:
-    """A latent-variable model: ``energy(params, x, z) -> f_B`` is log p(x, z) up to a
-    constant; ``generate(params, z)`` is g(z) (generator family only)."""
-    family: str
+class LatentEnergyModel:
+    """``energy(params, x_B..., z_Bd) -> f_B`` = <h(x), W z + b> + u(z) - |z|^2 / 2."""
+    module: nn.Module
+    data_shape: tuple[int, ...]
+    latent_dim: int
+
+    def init(self, key: Array):
+        x = jnp.zeros((1,) + self.data_shape, jnp.float32)
+        z = jnp.zeros((1, self.latent_dim), jnp.float32)
+        return self.module.init(key, x, z)["params"]
+
+    @functools.cached_property
+    def energy(self):
+        module = self.module
+        return lambda params, x_B, z_Bd: module.apply({"params": params}, x_B, z_Bd)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorModel:
+    """x = g(z) + eps: ``generate(params, z)`` is g(z), and ``energy(params, x, z)`` is
+    log p(x, z) up to a constant, -|x - g(z)|^2 / (2 obs_std^2) - |z|^2 / 2."""
     module: nn.Module
     data_shape: tuple[int, ...]
     latent_dim: int
     obs_std: float = 1.0
 
     def init(self, key: Array):
-        x = jnp.zeros((1,) + self.data_shape, jnp.float32)
-        z = jnp.zeros((1, self.latent_dim), jnp.float32)
-        args = (z,) if self.family == "generator" else (x, z)
-        return self.module.init(key, *args)["params"]
+        return self.module.init(key, jnp.zeros((1, self.latent_dim), jnp.float32))["params"]
 
     def generate(self, params, z_Bd: Array) -> Array:
         x = self.module.apply({"params": params}, z_Bd)
@@ -114,11 +119,9 @@ class LatentModel:
 
     @functools.cached_property
     def energy(self):
-        module, family, var = self.module, self.family, self.obs_std ** 2
+        var = self.obs_std ** 2
 
         def energy(params, x_B, z_Bd):
-            if family == "latent_ebm":
-                return module.apply({"params": params}, x_B, z_Bd)
             residual = x_B - self.generate(params, z_Bd)
             return (-0.5 * jnp.sum(jnp.square(z_Bd), axis=-1)
                     - 0.5 * jnp.sum(jnp.square(residual), axis=tuple(range(1, x_B.ndim))) / var)
@@ -126,27 +129,26 @@ class LatentModel:
         return energy
 
 
-def build_latent_model(model_config, data_shape: Sequence[int]) -> LatentModel:
-    """Builds the latent model of ``model_config.family`` for examples of ``data_shape``; the
-    feature net (latent_ebm) or generator follows ``model_config.name`` (conv or mlp)."""
-    family = model_config.family
+def build_latent_energy(model_config, data_shape: Sequence[int]) -> LatentEnergyModel:
+    """The latent EBM of ``model_config``: the ConvNet (images) or MLP (vectors) of
+    ``model_config.name`` as the feature h(x) of size ``feature_dim``, meeting z in R^d."""
     data_shape = tuple(int(d) for d in data_shape)
-    latent_dim = int(model_config.latent_dim)
+    feature = nets.build_model(model_config, data_shape,
+                               features=int(model_config.feature_dim)).module
+    module = LatentEnergy(feature, hidden=int(model_config.latent_hidden),
+                          activation=model_config.get("activation", "leaky_relu"))
+    return LatentEnergyModel(module, data_shape, int(model_config.latent_dim))
+
+
+def build_generator(model_config, data_shape: Sequence[int]) -> GeneratorModel:
+    """The generator g(z) of ``model_config``: transposed convs for images (``name`` conv),
+    an MLP for vectors."""
+    data_shape = tuple(int(d) for d in data_shape)
     activation = model_config.get("activation", "leaky_relu")
-    if family == "latent_ebm":
-        feature = nets.build_model(model_config, data_shape,
-                                     features=int(model_config.feature_dim)).module
-        module = LatentEnergy(feature, hidden=int(model_config.latent_hidden),
-                              activation=activation)
-    elif family == "generator":
-        if model_config.get("name", "conv") == "conv":
-            nets.build_model(model_config, data_shape)  # checks the image shape
-            module = ConvGenerator(data_shape[0], data_shape[-1], int(model_config.nf),
-                                   activation)
-        else:
-            module = MLPGenerator(data_shape[0], tuple(model_config.hidden_dims), activation)
+    if model_config.get("name", "conv") == "conv":
+        nets.build_model(model_config, data_shape)  # checks the image shape
+        module = ConvGenerator(data_shape[0], data_shape[-1], int(model_config.nf), activation)
     else:
-        raise ValueError(f"model.family={family!r} is not a latent family; choose one of "
-                         f"{FAMILIES}")
-    return LatentModel(family, module, data_shape, latent_dim,
-                       float(model_config.get("obs_std", 1.0)))
+        module = MLPGenerator(data_shape[0], tuple(model_config.hidden_dims), activation)
+    return GeneratorModel(module, data_shape, int(model_config.latent_dim),
+                          float(model_config.get("obs_std", 1.0)))

@@ -9,8 +9,8 @@ import difflib
 import json
 import os
 
-from ebm_jax.runtime import checkpointing, parallel
 from ebm_jax import data
+from ebm_jax.runtime import checkpointing, parallel, workdir_files
 
 
 class InputError(ValueError):
@@ -56,12 +56,18 @@ def override_names(argv) -> list[str]:
     return names
 
 
-def load_dataset(data_config, seed: int) -> data.Dataset:
-    """``data.get_dataset``, with its errors about the data turned into InputError."""
+def checked(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, with the errors that mean bad input (a ValueError, a missing
+    file or optional package, an unprepared data set) turned into InputError."""
     try:
-        return data.get_dataset(data_config, seed=seed)
+        return fn(*args, **kwargs)
     except (ValueError, FileNotFoundError, ImportError, data.DatasetNotPreparedError) as error:
         raise InputError(str(error)) from error
+
+
+def load_dataset(data_config, seed: int) -> data.Dataset:
+    """``data.get_dataset``, with its errors about the data turned into InputError."""
+    return checked(data.get_dataset, data_config, seed=seed)
 
 
 def check_batch_size(batch_size: int, mesh) -> None:
@@ -76,7 +82,7 @@ def check_same_model(workdir: str, config, data_shape) -> None:
 
     A workdir with no ``config.json`` (a new run) passes.
     """
-    config_path = os.path.join(workdir, checkpointing.CONFIG_FILE)
+    config_path = os.path.join(workdir, workdir_files.CONFIG_FILE)
     if not os.path.exists(config_path):
         return
     with open(config_path) as f:
@@ -88,7 +94,7 @@ def check_same_model(workdir: str, config, data_shape) -> None:
         if saved_model[key] != new_model[key]:
             differences.append(f"model.{key} is {saved_model[key]!r} there and "
                                f"{new_model[key]!r} here")
-    meta_path = os.path.join(workdir, checkpointing.META_FILE)
+    meta_path = os.path.join(workdir, workdir_files.META_FILE)
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             saved_shape = tuple(json.load(f)["data_shape"])

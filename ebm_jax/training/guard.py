@@ -13,15 +13,9 @@ import json
 import math
 import os
 
-import ml_collections
-
-from ebm_jax.runtime import checkpointing, distributed
+from ebm_jax.runtime import distributed, workdir_files
 
 GUARD_FILE = "guard.json"
-# Statistics that must stay finite: NaN or Inf in the loss, the samples or the parameters
-# shows up in one of them.
-FINITE = ("loss", "energy_gap", "grad_norm_params", "grad_norm_x", "param_norm",
-          "samples_mean", "samples_std")
 
 
 class DivergenceError(RuntimeError):
@@ -40,32 +34,33 @@ class Trip:
         return f"{self.statistic} = {self.value:.4g} at step {self.step} ({self.reason})"
 
 
-def check(step: int, metrics: dict, guard_config) -> Trip | None:
-    """The first statistic of one update's metrics that shows divergence, or None."""
-    for name in FINITE:
-        if name in metrics and not math.isfinite(float(metrics[name])):
+def check(step: int, metrics: dict, guard_config, spec) -> Trip | None:
+    """The first statistic of one update's metrics that shows divergence, or None. ``spec``
+    (the family's ``GuardSpec``) names the statistics that must stay finite and the bounded
+    ones; every one it names must be in ``metrics``."""
+    for name in spec.finite:
+        if not math.isfinite(float(metrics[name])):
             return Trip(step, name, float(metrics[name]), "not finite")
-    bounds = (("energy_gap", guard_config.max_energy_gap, "guard.max_energy_gap"),
-              ("grad_norm_params", guard_config.max_grad_norm, "guard.max_grad_norm"))
-    for name, bound, field in bounds:
-        value = float(metrics[name])
+    for name, field in spec.bounds:
+        bound, value = float(guard_config[field]), float(metrics[name])
         if bound > 0 and abs(value) > bound:
-            return Trip(step, name, value, f"|{name}| above {field}={bound:g}")
+            return Trip(step, name, value, f"|{name}| above guard.{field}={bound:g}")
     return None
 
 
-def first_trip(rows: list[tuple[int, dict]], guard_config) -> Trip | None:
+def first_trip(rows: list[tuple[int, dict]], guard_config, spec) -> Trip | None:
     """The first trip among ``(step, metrics)`` rows, in step order."""
     for step, metrics in rows:
-        trip = check(step, metrics, guard_config)
+        trip = check(step, metrics, guard_config, spec)
         if trip is not None:
             return trip
     return None
 
 
-def collapsed(metrics: dict, guard_config) -> bool:
-    """Whether the short-run samples have (nearly) no diversity across chains."""
-    return float(metrics["samples_chain_std"]) < guard_config.collapse_std
+def collapsed(metrics: dict, guard_config, spec) -> bool:
+    """Whether the samples have (nearly) no diversity across chains, for a family whose spec
+    names a collapse statistic."""
+    return spec.collapse is not None and float(metrics[spec.collapse]) < guard_config.collapse_std
 
 
 @dataclasses.dataclass
@@ -85,7 +80,7 @@ class Record:
     def save(self, workdir: str) -> None:
         if not distributed.is_main_process():
             return
-        checkpointing.write_atomically(os.path.join(workdir, GUARD_FILE),
+        workdir_files.write_atomically(os.path.join(workdir, GUARD_FILE),
                                        json.dumps(dataclasses.asdict(self)))
 
     def rollback(self, trip: Trip, restored_step: int, guard_config) -> dict:
@@ -113,10 +108,3 @@ def stop_message(entry: dict) -> str:
             f"checkpoint (learning rate scaled by {entry['lr_scale']:g}). {kept} Lower "
             "optim.learning_rate, raise guard.max_rollbacks or loosen the guard.* bounds before "
             "resuming.")
-
-
-def scaled_optim(optim_config, lr_scale: float) -> ml_collections.ConfigDict:
-    """A copy of the ``optim`` config with the learning rate multiplied by ``lr_scale``."""
-    scaled = ml_collections.ConfigDict(optim_config.to_dict())
-    scaled.learning_rate = float(optim_config.learning_rate) * lr_scale
-    return scaled

@@ -1,7 +1,11 @@
-"""The training loop: data, model, sharded updates, logging, pictures and checkpoints."""
+"""The training loop of every model family: data, sharded updates, the divergence guard,
+pre-emption, checkpoints, logs and pictures.
+
+What varies between families (the state, the update, the sampler, the statistics the guard
+checks) comes from the run's ``Family`` (``families/base.py``); everything here is shared.
+"""
 from __future__ import annotations
 
-import json
 import logging as std_logging
 import os
 import time
@@ -11,11 +15,13 @@ import jax
 import numpy as np
 from absl import logging
 
-from ebm_jax.runtime import checkpointing, distributed, parallel, preemption, validation
-from ebm_jax.training import guard, train_step
+from ebm_jax import data, plotting
+from ebm_jax.core import keys
+from ebm_jax.families import base, registry
 from ebm_jax.models import nets
-from ebm_jax import plotting
-from ebm_jax.core import sampler
+from ebm_jax.runtime import (checkpointing, distributed, parallel, preemption, validation,
+                             workdir_files)
+from ebm_jax.training import guard, optim
 
 
 class _OwnInfoOnly(std_logging.Filter):
@@ -28,49 +34,6 @@ class _OwnInfoOnly(std_logging.Filter):
 def quiet_library_logs() -> None:
     """Keeps the console to our own messages and everyone's warnings (for the scripts)."""
     logging.get_absl_handler().addFilter(_OwnInfoOnly())
-
-
-class MetricsWriter:
-    """Appends one JSON object per line to ``workdir/metrics.jsonl``; in a multi-process run
-    only process 0 writes."""
-
-    def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        self.enabled = distributed.is_main_process()
-
-    def write(self, step: int, metrics: dict) -> None:
-        if not self.enabled:
-            return
-        row = {"step": int(step)}
-        row.update({k: float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()
-                    for k, v in metrics.items()})
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-    def event(self, step: int, fields: dict) -> None:
-        """Appends a row that records an event (such as a rollback) rather than an update."""
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": int(step), **fields}) + "\n")
-
-    def truncate(self, step: int) -> None:
-        """Drops update rows after ``step``, which the replayed steps log again on resume or
-        after a rollback; event rows stay."""
-        if not self.enabled or not os.path.exists(self.path):
-            return
-        rows = [r for r in read_metrics(os.path.dirname(self.path))
-                if r["step"] <= step or "event" in r]
-        checkpointing.write_atomically(self.path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def read_metrics(workdir: str) -> list[dict]:
-    """The rows of ``workdir/metrics.jsonl``; a last line cut short by a kill is skipped."""
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        lines = [line for line in f if line.strip()]
-    if lines and not lines[-1].endswith("\n"):
-        lines = lines[:-1]
-    return [json.loads(line) for line in lines]
 
 
 def write_samples_png(run_sampler, params, key, num: int, path: str, ds, mesh) -> np.ndarray:
@@ -86,9 +49,10 @@ class RowLogger:
     """Logs the rows of logged updates: ``metrics.jsonl`` (with steps/s), the progress bar, the
     step callback, and a warning when the samples collapse."""
 
-    def __init__(self, writer: MetricsWriter, config, step: int, bar=None,
+    def __init__(self, writer: workdir_files.MetricsWriter, config, family, step: int, bar=None,
                  step_callback: Callable[[int, dict], None] | None = None):
         self.writer, self.bar, self.step_callback = writer, bar, step_callback
+        self.spec, self.fields = family.guard_spec, family.progress_fields
         self.log_every, self.total = config.training.log_every, config.training.num_steps
         self.guard_config = config.guard
         self.collapsed = False
@@ -105,23 +69,22 @@ class RowLogger:
             metrics["steps_per_sec"] = (done - self.s_last) / max(now - self.t_last, 1e-9)
             self.t_last, self.s_last = now, done
             self.writer.write(done, metrics)
-            collapsed = guard.collapsed(metrics, self.guard_config)
+            collapsed = guard.collapsed(metrics, self.guard_config, self.spec)
             if collapsed and not self.collapsed:
                 logging.warning(
                     "samples collapsed at step %d: their std across chains is %.3g, below "
                     "guard.collapse_std=%g; every chain ends near the same point", done,
-                    float(metrics["samples_chain_std"]), self.guard_config.collapse_std)
+                    float(metrics[self.spec.collapse]), self.guard_config.collapse_std)
             self.collapsed = collapsed
             if self.bar is not None:
-                self.bar.set_postfix(gap=f"{float(metrics['energy_gap']):+.3g}",
-                                     r_t=f"{float(metrics['grad_norm_x']):.3g}",
-                                     std=f"{float(metrics['samples_std']):.3g}")
+                self.bar.set_postfix({label: f"{float(metrics[name]):.3g}"
+                                      for label, name in self.fields.items()})
             if self.step_callback is not None:
                 self.step_callback(done, metrics)
 
 
 def roll_back(trip: guard.Trip, ckpt: checkpointing.Checkpointer, record: guard.Record,
-              writer: MetricsWriter, workdir: str, guard_config) -> int:
+              writer: workdir_files.MetricsWriter, workdir: str, guard_config) -> int:
     """Records a rollback after ``trip`` and returns the step of the checkpoint to restore
     (0: the initial state). Raises guard.DivergenceError when rollbacks are used up."""
     ckpt.wait()
@@ -139,52 +102,71 @@ def roll_back(trip: guard.Trip, ckpt: checkpointing.Checkpointer, record: guard.
     return restored
 
 
+def batch_reader(ds: data.Dataset, batch_size: int, seed: int, mesh):
+    """``step -> Batch``: this process's rows of the global batch of ``step`` (and their
+    indices in the data set), placed on the mesh as one global array split along its data
+    axis. Every process reads only its own rows (``data.process_slice``)."""
+    rows = data.process_slice(batch_size, jax.process_index(), jax.process_count())
+
+    def read(step: int) -> base.Batch:
+        index = data.batch_indices(len(ds), batch_size, step, seed)[rows]
+        return base.Batch(parallel.shard_batch(ds.get(index), mesh),
+                          parallel.shard_batch(index.astype(np.int32), mesh))
+
+    return read
+
+
+def state_meta(family, workdir: str, num_examples: int, mesh) -> dict:
+    """The family's ``state_meta``; a workdir that already has it keeps its saved values (the
+    checkpoints hold state of those shapes)."""
+    meta = family.state_meta(num_examples, mesh)
+    path = os.path.join(workdir, workdir_files.META_FILE)
+    if meta and os.path.exists(path):
+        saved = workdir_files.read_meta(workdir)
+        meta = {k: saved.get(k, v) for k, v in meta.items()}
+    return meta
+
+
 def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True,
                        step_callback: Callable[[int, dict], None] | None = None):
-    """Trains the EBM of ``config`` in ``workdir``, resuming from its latest readable checkpoint.
+    """Trains the model of ``config`` in ``workdir``, whatever its family, resuming from its
+    latest readable checkpoint, and returns the final TrainState.
 
-    Returns the final TrainState. ``step_callback(step, metrics)`` is called at every logged
-    step (after ``step`` updates). Every update is checked by the divergence guard (guard.py):
-    a trip rolls back to the last checkpoint with a lower learning rate, or raises
-    guard.DivergenceError when rollbacks are used up. SIGTERM or SIGINT saves a checkpoint and
-    raises preemption.Preempted. Bad input raises validation.InputError before anything is
-    written to the workdir. The latent families (``model.family``) train in
-    ``latent_trainer``.
+    ``step_callback(step, metrics)`` is called at every logged step (after ``step`` updates).
+    Every update is checked by the divergence guard (guard.py): a trip rolls back to the last
+    checkpoint with a lower learning rate, or raises guard.DivergenceError when rollbacks are
+    used up. SIGTERM or SIGINT saves a checkpoint and raises preemption.Preempted. Bad input
+    raises validation.InputError before anything is written to the workdir.
     """
-    if config.model.get("family", "ebm") != "ebm":
-        from ebm_jax.training import latent_trainer# it imports this module
-        return latent_trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress,
-                                                 step_callback=step_callback)
     ds = validation.load_dataset(config.data, config.seed)
-    model = nets.build_model(config.model, ds.shape)
+    family = validation.checked(registry.build_family, config, ds.shape)
     mesh = parallel.make_mesh() if mesh is None else mesh
     t_cfg, g_cfg = config.training, config.guard
     validation.check_batch_size(t_cfg.batch_size, mesh)
     validation.check_same_model(workdir, config, ds.shape)
-
+    meta = state_meta(family, workdir, len(ds), mesh)
     record = guard.Record.load(workdir)
 
     def compile_update(lr_scale: float):
-        tx = train_step.make_optimizer(guard.scaled_optim(config.optim, lr_scale), t_cfg.num_steps)
-        return tx, train_step.make_train_step(model.energy, tx, config, ds.shape, mesh,
-                                              input_grad=model.input_grad)
+        tx = optim.make_optimizer(optim.scaled_optim(config.optim, lr_scale), t_cfg.num_steps)
+        return tx, family.make_update(tx, mesh, meta)
 
     tx, update = compile_update(record.lr_scale)
-    init = jax.jit(lambda key: train_step.init_state(model.init(key), tx),
-                   out_shardings=parallel.replicated(mesh))
-    fresh_state = lambda: init(train_step.init_key(config.seed))
+    init = jax.jit(lambda key: family.init_state(key, tx, meta),
+                   out_shardings=family.state_shardings(mesh, meta))
+    fresh_state = lambda: init(keys.init_key(config.seed))
     ckpt = checkpointing.Checkpointer(workdir, t_cfg.keep_checkpoints)
     state = validation.restore(ckpt, fresh_state())
     if int(state.step):
         logging.info("resumed from %s at step %d", workdir, int(state.step))
-    checkpointing.write_run_files(workdir, config, ds.shape, ds.is_image)
-    logging.info("%s: %d examples of shape %s; %d parameters; %d devices", ds.name, len(ds),
-                 ds.shape, nets.count_params(state.params), mesh.devices.size)
+    workdir_files.write_run_files(workdir, config, ds.shape, ds.is_image, **meta)
+    logging.info("%s: %d examples of shape %s; %s; %d parameters; %d devices", ds.name, len(ds),
+                 ds.shape, family.describe(), nets.count_params(state.params),
+                 mesh.devices.size)
 
-    run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape, mesh=mesh,
-                                       input_grad=model.input_grad)
-    plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
-    writer = MetricsWriter(workdir)
+    run_sampler = family.make_sampler(mesh=mesh)
+    read_batch = batch_reader(ds, t_cfg.batch_size, config.seed, mesh)
+    writer = workdir_files.MetricsWriter(workdir)
     writer.truncate(int(state.step))
     sample_dir = os.path.join(workdir, "samples")
     os.makedirs(sample_dir, exist_ok=True)
@@ -195,13 +177,11 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     if progress and distributed.is_main_process():
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="train", dynamic_ncols=True)
-    logger = RowLogger(writer, config, step, bar, step_callback)
+    logger = RowLogger(writer, config, family, step, bar, step_callback)
     pending = []
     with preemption.StopRequest() as stop:
         while step < total:
-            batch = ds.batch(step, t_cfg.batch_size, config.seed, jax.process_index(),
-                             jax.process_count())
-            state, metrics = update(state, parallel.shard_batch(batch, mesh))
+            state, metrics = update(state, read_batch(step))
             step += 1
             pending.append((step, metrics))
             if bar is not None:
@@ -211,7 +191,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 continue
             # Every update is checked, but the host waits for the device only here.
             rows, pending = jax.device_get(pending), []
-            trip = guard.first_trip(rows, g_cfg)
+            trip = guard.first_trip(rows, g_cfg, family.guard_spec)
             if trip is not None:
                 step = roll_back(trip, ckpt, record, writer, workdir, g_cfg)
                 _, update = compile_update(record.lr_scale)
@@ -223,7 +203,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 continue
             logger.write(rows)
             if every(t_cfg.sample_every):
-                write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, step),
+                write_samples_png(run_sampler, state.params, keys.plot_key(config.seed, step),
                                   t_cfg.num_plot_samples,
                                   os.path.join(sample_dir, f"step_{step:07d}.png"), ds, mesh)
             if every(t_cfg.checkpoint_every) or stop.signum is not None:

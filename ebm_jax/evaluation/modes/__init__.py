@@ -1,8 +1,15 @@
-"""The evaluation modes beyond ``samples``, one module each, registered in
-``ebm_jax.evaluation.evaluation.MODES``.
+"""The evaluation modes, one module each, registered here and nowhere else.
 
-Importing ``ebm_jax.evaluation.evaluation`` first, here, lets a notebook import any mode module directly
-(``from ebm_jax.evaluation.modes.interpolation import interpolation_chains``): the registry then
-imports the mode modules once ``evaluation`` is defined.
+Each module defines its ``common.Mode`` record(s); ``MODES`` maps ``--mode`` names to them.
+``--mode=all`` is not a mode of its own: the runner (``evaluation/runner.py``) runs every
+registered mode that applies.
 """
-from ebm_jax.evaluation import evaluation  # noqa: F401
+from ebm_jax.evaluation.modes import (ais, bpd, density, diagnostics, inception_metrics,
+                                      interpolation, probe, reconstruction, samples,
+                                      transition)
+
+MODES = {m.name: m for m in (
+    samples.MODE, transition.MODE, interpolation.MODE, reconstruction.MODE, diagnostics.MODE,
+    probe.MODE, density.MODE, inception_metrics.FID, inception_metrics.FID_STATS, bpd.MODE,
+    ais.MODE,
+)}

@@ -17,8 +17,10 @@ import jax
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ebm_jax import data
-from ebm_jax.evaluation import evaluation, stats
+from ebm_jax import data, plotting
+from ebm_jax.core.prior import Prior
+from ebm_jax.evaluation import common, stats
+from ebm_jax.families import base
 
 
 def grid_points(lim: float, dim: int, size: int):
@@ -35,11 +37,7 @@ def normalise_log(log_q: np.ndarray) -> np.ndarray:
 
 
 def save_panels(panels: dict[str, np.ndarray], grid, dim: int, path: str):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6.2), dpi=100)
+    fig, axes = plotting.figure(2, len(panels), (3.2 * len(panels), 6.2))
     lim = grid[-1]
     for col, (name, p) in enumerate(panels.items()):
         for row, values in enumerate((p, np.log(np.maximum(p, 1e-300)))):
@@ -53,22 +51,18 @@ def save_panels(panels: dict[str, np.ndarray], grid, dim: int, path: str):
             ax.set_title(("" if row == 0 else "log ") + name, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
-def evaluate_density(run, config, out_dir: str, request: evaluation.Request) -> dict:
-    toy = data.TOY_DENSITIES.get(config.data.dataset)
-    dim = run.data_shape[0] if len(run.data_shape) == 1 else 0
-    if toy is None or dim not in (1, 2):
-        raise ValueError("--mode=density needs a model of a 1-D or 2-D toy density")
+def evaluate_density(run, config, out_dir: str, request: common.Request) -> dict:
+    toy = data.TOY_DENSITIES[config.data.dataset]
+    dim = run.data_shape[0]
     s, sigma = float(config.sampling.step_size), float(config.sampling.noise_std)
     temperature = sigma ** 2 / (2 * s)
-    lim = float(request.option("lim", max(abs(float(config.sampling.init_low)),
-                                          abs(float(config.sampling.init_high)))))
+    lim = float(request.option("lim", Prior.from_config(config.sampling).scale))
     size = int(request.option("grid_size", 400 if dim == 1 else 200))
     pts, grid = grid_points(lim, dim, size)
     f = np.asarray(jax.jit(run.energy)(run.params, pts), np.float64)
-    x = evaluation.draw_samples(run, config, request.num_samples, request.seed)
+    x = common.draw_samples(run, config, request.num_samples, request.seed)
     x = x[np.isfinite(x).all(axis=1)]
     kde = scipy_stats.gaussian_kde(x.T.astype(np.float64))
     # The same KDE of as many true samples: the floor that smoothing alone puts under the
@@ -92,6 +86,10 @@ def evaluate_density(run, config, out_dir: str, request: evaluation.Request) -> 
     result.update(entropy_true=entropy(true), entropy_ebm_T=entropy(panels[
         f"EBM, T = {temperature:.2g}"]), entropy_ebm_T1=entropy(panels["EBM, T = 1"]),
                   temperature=temperature)
-    protocol = evaluation.protocol(config, request.num_samples, request.seed, run.step)
+    protocol = common.protocol(config, request.num_samples, request.seed, run.step)
     protocol.update(grid_lim=lim, grid_size=size, kde="gaussian, Scott's bandwidth")
     return {"mode": "density", "protocol": protocol, "stats": result}
+
+
+MODE = common.Mode("density", evaluate_density, "the EBM's density and its samples' against "
+                   "the true one", needs=frozenset({base.ENERGY}), data="toy")

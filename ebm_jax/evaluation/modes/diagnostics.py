@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_jax import data
-from ebm_jax.evaluation import evaluation
-from ebm_jax.core import sampler
-from ebm_jax.training import trainer
+from ebm_jax import plotting
+from ebm_jax.evaluation import common
+from ebm_jax.families import base
+from ebm_jax.runtime import distributed, parallel, validation, workdir_files
 
 
 def moment_residual(energy, params, x_data, x_chain):
@@ -33,47 +33,53 @@ def moment_residual(energy, params, x_data, x_chain):
     return norm(jax.tree_util.tree_map(jnp.subtract, g_data, g_chain)), norm(g_data), norm(g_chain)
 
 
-def save_curves(rows: list[dict], path: str):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def save_curves(rows: list[dict], curves, path: str):
     steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
-    for ax, key, title in ((axes[0], "energy_gap", "energy gap d_t"),
-                           (axes[1], "grad_norm_x", "gradient magnitude r_t")):
+    fig, axes = plotting.figure(1, len(curves), (4 * len(curves), 3.2))
+    for ax, (key, title) in zip(axes.ravel(), curves):
         ax.plot(steps, [r[key] for r in rows])
         ax.set_xlabel("update")
         ax.set_title(title, fontsize=9)
-    axes[0].axhline(0.0, color="k", lw=0.8)
+        if key == "energy_gap":
+            ax.axhline(0.0, color="k", lw=0.8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
-def evaluate_diagnostics(run, config, out_dir: str, request: evaluation.Request) -> dict:
-    workdir = os.path.dirname(os.path.abspath(out_dir))
-    rows = trainer.read_metrics(workdir)
+CURVES = (("energy_gap", "energy gap d_t"), ("grad_norm_x", "gradient magnitude r_t"),
+          ("recon_mse", "reconstruction error"), ("loss", "loss"))
+
+
+def evaluate_diagnostics(run, config, out_dir: str, request: common.Request) -> dict:
+    rows = [r for r in workdir_files.read_metrics(run.workdir) if "event" not in r]
     if not rows:
-        raise ValueError(f"{workdir}/metrics.jsonl has no rows")
-    save_curves(rows, os.path.join(out_dir, "diagnostics.png"))
-    dataset = data.get_dataset(config.data, seed=int(config.seed))
+        raise validation.InputError(f"{run.workdir}/metrics.jsonl has no rows")
+    curves = [(key, title) for key, title in CURVES if key in rows[0]][:2]
+    save_curves(rows, curves, os.path.join(out_dir, "diagnostics.png"))
+    tail = rows[-max(1, len(rows) // 10):]
+    result = {f"{key}_last_tenth": float(np.mean([r[key] for r in tail])) for key, _ in curves}
+    result["num_logged_updates"] = len(rows)
     m = int(config.training.batch_size)
     num_batches = int(request.option("num_batches", 4))
-    sample = sampler.make_sampler(run.energy, config.sampling, run.data_shape)
-    residual = jax.jit(lambda p, a, b: moment_residual(run.energy, p, a, b))
-    key = jax.random.key(request.seed)
-    values = np.array([[float(v) for v in residual(
-        run.params, dataset.batch(i, m, request.seed),
-        sample(run.params, jax.random.fold_in(key, i), m).x)] for i in range(num_batches)])
-    diff, g_data, g_chain = values.mean(axis=0)
-    tail = rows[-max(1, len(rows) // 10):]
-    protocol = evaluation.protocol(config, num_batches * m, request.seed, run.step)
-    protocol.update(num_batches=num_batches, batch_size=m)
+    protocol = common.protocol(config, num_batches * m, request.seed, run.step)
+    if run.family.refuse(base.ENERGY) is None:
+        dataset = validation.load_dataset(config.data, int(config.seed))
+        sample = run.make_sampler(config)
+        residual = jax.jit(lambda p, a, b: moment_residual(run.energy, p, a, b))
+        key = jax.random.key(request.seed)
+        n = parallel.round_up(m, run.mesh)
+        values = np.array([[float(v) for v in residual(
+            run.params, dataset.batch(i, m, request.seed),
+            distributed.gather(sample(run.params, jax.random.fold_in(key, i), n).x)[:m])]
+            for i in range(num_batches)])
+        diff, g_data, g_chain = values.mean(axis=0)
+        result.update(moment_residual=diff,
+                      moment_residual_relative=diff / (0.5 * (g_data + g_chain)))
+        protocol.update(num_batches=num_batches, batch_size=m)
     return {"mode": "diagnostics", "protocol": protocol,
-            "sample_grids": sorted(glob.glob(os.path.join(workdir, "samples", "*.png"))),
-            "stats": {"moment_residual": diff,
-                      "moment_residual_relative": diff / (0.5 * (g_data + g_chain)),
-                      "energy_gap_last_tenth": float(np.mean([r["energy_gap"] for r in tail])),
-                      "grad_norm_x_last_tenth": float(np.mean([r["grad_norm_x"] for r in tail])),
-                      "num_logged_updates": len(rows)}}
+            "sample_grids": sorted(glob.glob(os.path.join(run.workdir, "samples", "*.png"))),
+            "stats": result}
+
+
+MODE = common.Mode("diagnostics", evaluate_diagnostics, "the learning curves and, for an "
+                   "EBM, the moment-matching residual")

@@ -20,9 +20,8 @@ import jax
 import numpy as np
 
 from ebm_jax import data
-from ebm_jax.runtime import distributed, parallel
-from ebm_jax.evaluation import evaluation, fid, inception
-from ebm_jax.core import sampler
+from ebm_jax.evaluation import common, fid, inception
+from ebm_jax.runtime import distributed, parallel, validation
 
 KID_REFERENCE_FEATURES = 5000
 
@@ -30,7 +29,7 @@ KID_REFERENCE_FEATURES = 5000
 class Network:
     """The Inception network an evaluation uses, and the name of its cached statistics."""
 
-    def __init__(self, request: evaluation.Request):
+    def __init__(self, request: common.Request):
         self.width = float(request.option("inception_width", 1.0))
         self.size = int(request.option("inception_size", inception.IMAGE_SIZE))
         self.path = request.option("inception_weights") or inception.default_weights_path()
@@ -40,12 +39,12 @@ class Network:
                     else f"inception_w{self.width:g}_s{self.size}")
 
 
-def cache_dir(request: evaluation.Request) -> str:
+def cache_dir(request: common.Request) -> str:
     return os.path.expanduser(request.option("cache_dir", os.path.join("~", ".cache",
                                                                          "ebm_jax")))
 
 
-def stats_path(config, request: evaluation.Request, net: Network) -> str:
+def stats_path(config, request: common.Request, net: Network) -> str:
     d = config.data
     name = (f"{d.dataset.replace('/', '_')}_{d.split}_{d.image_size}_max{d.max_examples}"
             f"_{request.option('num_reference', 'all')}_{net.tag}.npz")
@@ -62,7 +61,7 @@ def _features(fn, batches):
     return np.concatenate(pools), np.concatenate(logits)
 
 
-def data_features(config, net: Network, request: evaluation.Request, mesh):
+def data_features(config, net: Network, request: common.Request, mesh):
     """Pool3 and logits of the run's data set (the first ``num_reference`` examples)."""
     dataset = data.get_dataset(config.data, seed=int(config.seed))
     total = int(request.option("num_reference", len(dataset)))
@@ -72,7 +71,7 @@ def data_features(config, net: Network, request: evaluation.Request, mesh):
 
     def fn(n):
         if n not in fns:
-            constrain = evaluation.mesh_constraint(mesh, n)
+            constrain = common.mesh_constraint(mesh, n)
             fns[n] = jax.jit(lambda v, x: net.apply(v, x if constrain is None else constrain(x)))
         return fns[n]
 
@@ -84,7 +83,7 @@ def data_features(config, net: Network, request: evaluation.Request, mesh):
     return _features(fn, batches())
 
 
-def reference_stats(config, net: Network, request: evaluation.Request, mesh):
+def reference_stats(config, net: Network, request: common.Request, mesh):
     """Loads the cached statistics, or computes and caches them. Returns (mu, sigma, features
     for KID, path, number of examples)."""
     path = stats_path(config, request, net)
@@ -97,8 +96,8 @@ def reference_stats(config, net: Network, request: evaluation.Request, mesh):
         return f["mu"], f["sigma"], f["features"], path, int(f["num_examples"])
 
 
-def sample_features(run, config, net: Network, request: evaluation.Request, mesh):
-    """Pool3 and logits of ``num_samples`` fresh short-run samples (``evaluation.batch_keys``),
+def sample_features(run, config, net: Network, request: common.Request, mesh):
+    """Pool3 and logits of ``num_samples`` fresh short-run samples (``common.batch_keys``),
     sampling and Inception in one compiled call per batch."""
     batch = int(request.option("batch_size", 400))
     fns = {}
@@ -107,25 +106,18 @@ def sample_features(run, config, net: Network, request: evaluation.Request, mesh
         if n not in fns:
             # Padded to a multiple of the device count; padding leaves the first n chains as
             # they are (parallel.round_up), and _features keeps those.
-            sample = sampler.make_sampler(run.energy, config.sampling, run.data_shape,
-                                          input_grad=run.model.input_grad, mesh=mesh)
+            sample = run.make_sampler(config)
             n_pad = parallel.round_up(n, mesh)
             fns[n] = jax.jit(lambda p, v, key: net.apply(v, sample(p, key, n_pad).x))
         return fns[n]
 
     params, variables = parallel.replicate((run.params, net.variables), mesh)
     batches = (((params, variables, key), n)
-               for key, n in evaluation.batch_keys(request.num_samples, request.seed, batch))
+               for key, n in common.batch_keys(request.num_samples, request.seed, batch))
     return _features(fn, batches)
 
 
-def _check_image(run):
-    if not run.is_image or run.data_shape[-1] not in (1, 3):
-        raise ValueError("FID, IS and KID need an image model with 1 or 3 channels")
-
-
-def evaluate_fid_stats(run, config, out_dir: str, request: evaluation.Request) -> dict:
-    _check_image(run)
+def evaluate_fid_stats(run, config, out_dir: str, request: common.Request) -> dict:
     net = Network(request)
     mesh = run.mesh
     mu, sigma, _, path, n = reference_stats(config, net, request, mesh)
@@ -136,8 +128,7 @@ def evaluate_fid_stats(run, config, out_dir: str, request: evaluation.Request) -
                       "norm_mu": float(np.linalg.norm(mu))}}
 
 
-def evaluate_fid(run, config, out_dir: str, request: evaluation.Request) -> dict:
-    _check_image(run)
+def evaluate_fid(run, config, out_dir: str, request: common.Request) -> dict:
     net = Network(request)
     mesh = run.mesh
     mu_ref, sigma_ref, feat_ref, path, n_ref = reference_stats(config, net, request, mesh)
@@ -147,10 +138,25 @@ def evaluate_fid(run, config, out_dir: str, request: evaluation.Request) -> dict
     kid_mean, kid_std = fid.kernel_inception_distance(
         pool, feat_ref, int(request.option("kid_subsets", 100)),
         int(request.option("kid_subset_size", 1000)), seed=request.seed)
-    protocol = evaluation.protocol(config, request.num_samples, request.seed, run.step)
+    protocol = common.protocol(config, request.num_samples, request.seed, run.step)
     protocol.update(reference=path, reference_examples=n_ref, inception_weights=net.path,
                     network=net.tag)
     return {"mode": "fid", "protocol": protocol,
             "stats": {"fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
                       "inception_score": is_mean, "inception_score_std": is_std,
                       "kid": kid_mean, "kid_std": kid_std}}
+
+
+def check(run, config, request) -> None:
+    """The Inception weights must be there, and the images gray or RGB."""
+    if run.data_shape[-1] not in (1, 3):
+        raise validation.InputError("FID, IS and KID need images with 1 or 3 channels")
+    path = request.option("inception_weights") or inception.default_weights_path()
+    if not os.path.exists(path):
+        raise validation.InputError(inception.missing_weights_message(path))
+
+
+FID = common.Mode("fid", evaluate_fid, "FID, Inception Score and KID of fresh samples",
+                  data="image", check=check)
+FID_STATS = common.Mode("fid_stats", evaluate_fid_stats, "the data set's reference statistics "
+                        "for FID", data="image", check=check, in_all=False)

@@ -1,13 +1,20 @@
-"""``--mode=reconstruction``: how well the short-run flow M_theta reaches data.
+"""``--mode=reconstruction``: how well the model reaches data, through the family's own
+reconstruction (``Family.make_reconstructor``).
 
-For N images x, z is found by gradient descent on ||x - M_theta(z)||^2 (``flow.invert``:
-``num_iters`` = 200 by default, M_theta the noise-free K-step sampler), and the mean squared
-error per pixel is reported, with the snapshots M_theta(z_t), t = 0, 25, ..., 200, drawn beside
-each target. The targets are N examples of the run's data set picked with the seed, or, with
-``targets='model'``, images M_theta itself produced from z* ~ p_0 (which it can reach exactly).
+- EBM: z by gradient descent on ||x - M_theta(z)||^2 through the noise-free K-step sampler
+  (``flow.invert``, ``num_iters`` = 200), with snapshots M_theta(z_t), t = 0, 25, ..., drawn
+  beside each target;
+- latent families: z inferred by the short-run inference chain, then decoded (the generator:
+  g(z); the latent EBM: a noise-free chain in x given z from a fixed start).
 
-Keys: the data indices ``default_rng(seed)``; z_0 ``fold_in(key(seed), 0)``; z* for
-``targets='model'`` ``fold_in(key(seed), 1)``.
+The targets are ``num_images`` examples of ``split`` (``train``, the default, or ``test``:
+see ``splits``) picked with the seed, or, for an EBM with ``targets='model'``, images M_theta
+itself produced from z* ~ p_0 (which it can reach exactly). The mean squared error per pixel is
+reported; for a latent family, beside PCA with the same d fitted on the training split and
+scored on the same targets.
+
+Keys: the data indices ``default_rng(seed)``; the reconstruction ``fold_in(key(seed), 0)``; z*
+for ``targets='model'`` ``fold_in(key(seed), 1)``.
 """
 from __future__ import annotations
 
@@ -16,71 +23,110 @@ import os
 import jax
 import numpy as np
 
-from ebm_jax import data, plotting
-from ebm_jax.runtime import distributed, parallel
-from ebm_jax.evaluation import evaluation
-from ebm_jax.core import flow, sampler
+from ebm_jax import plotting
+from ebm_jax.core import flow
+from ebm_jax.evaluation import common, splits
+from ebm_jax.families import base
+from ebm_jax.runtime import distributed, parallel, validation
+
+PCA_MAX_TRAIN = 5000
 
 
-def pick_targets(run, config, num_images: int, seed: int, targets: str):
-    """``(x_target, description)``: data examples or images of M_theta."""
+def pick_targets(run, config, num_images: int, seed: int, targets: str, split: str):
+    """``(x_target, description)``: data examples of ``split`` or images of M_theta."""
     if targets == "data":
-        dataset = data.get_dataset(config.data, seed=int(config.seed))
-        idx = np.sort(np.random.default_rng(seed).choice(len(dataset), num_images,
-                                                         replace=False))
+        dataset, first, count = splits.split_dataset(config, split)
+        num_images = min(num_images, count)
+        idx = first + np.sort(np.random.default_rng(seed).choice(count, num_images,
+                                                                 replace=False))
         return dataset.get(idx), {"targets": "data", "dataset": config.data.dataset,
-                                  "split": config.data.split, "indices": idx.tolist()}
-    if targets == "model":
-        kw = flow.flow_kwargs(config.sampling)
-        z_star = sampler.init_chains(jax.random.fold_in(jax.random.key(seed), 1),
-                                     (num_images,) + tuple(run.data_shape), kw["init"],
-                                     kw["init_low"], kw["init_high"], kw["init_std"])
-        x = jax.jit(lambda p, z: flow.flow_map(lambda v: run.energy(p, v), z,
-                                               num_steps=kw["num_steps"],
-                                               step_size=kw["step_size"]))(run.params, z_star)
-        return np.asarray(x), {"targets": "model"}
-    raise ValueError(f"unknown targets {targets!r}; choose 'data' or 'model'")
+                                  "split": split, "indices": idx.tolist()}
+    kw = flow.flow_kwargs(config.sampling)
+    z_star = kw["prior"].sample(jax.random.fold_in(jax.random.key(seed), 1),
+                                (num_images,) + tuple(run.data_shape))
+    x = jax.jit(lambda p, z: flow.flow_map(lambda v: run.energy(p, v), z,
+                                           num_steps=kw["num_steps"],
+                                           step_size=kw["step_size"]))(run.params, z_star)
+    return np.asarray(x), {"targets": "model"}
 
 
-def evaluate_reconstruction(run, config, out_dir: str, request: evaluation.Request) -> dict:
+def pca_mse(train_ND: np.ndarray, x_ND: np.ndarray, d: int) -> float:
+    """Per-pixel MSE of ``x`` projected on the top ``d`` principal components of ``train``."""
+    train = np.asarray(train_ND, np.float64).reshape(len(train_ND), -1)
+    x = np.asarray(x_ND, np.float64).reshape(len(x_ND), -1)
+    mean = train.mean(0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    basis = vt[:d]
+    rec = (x - mean) @ basis.T @ basis + mean
+    return float(np.mean(np.square(rec - x)))
+
+
+def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) -> dict:
     num_images = int(request.option("num_images", min(request.num_samples, 16)))
     num_iters = int(request.option("num_iters", 200))
     every = int(request.option("snapshot_every", 25))
     learning_rate = float(request.option("learning_rate", 0.05))
+    split = request.option("split", "train")
     x_target, source = pick_targets(run, config, num_images, request.seed,
-                                    request.option("targets", "data"))
-    kw = flow.flow_kwargs(config.sampling)
-
-    @jax.jit
-    def solve(params, x, key):
-        return flow.invert(lambda v: run.energy(params, v), x, key, num_iters=num_iters,
-                           learning_rate=learning_rate, snapshot_every=every, **kw)
-
+                                    request.option("targets", "data"), split)
+    family = type(run.family)(config, run.data_shape)
+    solve = family.make_reconstructor(num_iters=num_iters, learning_rate=learning_rate,
+                                      snapshot_every=every)
     # The targets are split over every device of every process and gathered; padding rows
-    # (parallel.shard_rows) leave the others' z_0 draws and optimisation unchanged.
+    # (parallel.shard_rows) leave the others' draws and optimisation unchanged.
     out = solve(run.params, parallel.shard_rows(x_target, run.mesh),
                 jax.random.fold_in(jax.random.key(request.seed), 0))
     n = len(x_target)
-    out = out._replace(z=distributed.gather(out.z)[:n], x=distributed.gather(out.x)[:n],
-                       mse_B=distributed.gather(out.mse_B)[:n],
-                       at_boundary_B=distributed.gather(out.at_boundary_B)[:n],
-                       snapshots=distributed.gather(out.snapshots)[:, :n])
-    snaps_TB = np.asarray(out.snapshots)
-    axes = tuple(range(2, snaps_TB.ndim))
-    mse_T = np.mean(np.square(snaps_TB - x_target[None]), axis=axes).mean(axis=1)
-    np.savez(os.path.join(out_dir, "reconstruction.npz"), target=x_target, z=out.z, x=out.x,
-             snapshots=snaps_TB, snapshot_iters=np.asarray(out.snapshot_iters))
-    if run.is_image:
+    x_rec, z = distributed.gather(out.x)[:n], distributed.gather(out.z)[:n]
+    axes = tuple(range(1, x_target.ndim))
+    mse_B = np.mean(np.square(x_rec - x_target), axis=axes)
+    result_stats = {"mse_per_pixel": float(np.mean(mse_B))}
+    arrays = dict(target=x_target, z=z, x=x_rec)
+    grid = np.concatenate([x_target[:, None], x_rec[:, None]], axis=1)
+    protocol = common.protocol(config, num_images, request.seed, run.step)
+    protocol.update(family=run.family.name, **source)
+    if out.snapshots is not None:
+        snaps_TB = distributed.gather(out.snapshots)[:, :n]
+        mse_T = np.mean(np.square(snaps_TB - x_target[None]),
+                        axis=tuple(range(2, snaps_TB.ndim))).mean(axis=1)
+        arrays.update(snapshots=snaps_TB, snapshot_iters=np.asarray(out.snapshot_iters))
         grid = np.concatenate([x_target[:, None], np.swapaxes(snaps_TB, 0, 1)], axis=1)
+        result_stats["mse_per_pixel_at_start"] = float(mse_T[0])
+        protocol.update(flow_noise_std=0.0, num_iters=num_iters, learning_rate=learning_rate,
+                        snapshot_iters=[int(t) for t in out.snapshot_iters])
+    for name, value_B in out.stats_B.items():
+        value_B = distributed.gather(value_B)[:n]
+        result_stats[f"latent_fraction_{name}"] = float(np.mean(value_B) / np.prod(run.data_shape))
+    latent_dim = getattr(run.family, "latent_dim", None)
+    baselines = {}
+    if latent_dim and source["targets"] == "data":
+        train = splits.load_split(config, "train", PCA_MAX_TRAIN)
+        baselines[f"pca{latent_dim}_mse_per_pixel"] = pca_mse(train, x_target, latent_dim)
+        baselines["mean_image_mse_per_pixel"] = float(np.mean(np.square(
+            x_target - train.mean(0, keepdims=True))))
+        result_stats.update(baselines)
+    np.savez(os.path.join(out_dir, "reconstruction.npz"), **arrays)
+    if run.is_image:
         plotting.save_image_grid(grid.reshape((-1,) + grid.shape[2:]),
                                  os.path.join(out_dir, "reconstruction.png"), ncol=grid.shape[1])
-    protocol = evaluation.protocol(config, num_images, request.seed, run.step)
-    protocol.update(flow_noise_std=0.0, num_iters=num_iters, learning_rate=learning_rate,
-                    snapshot_iters=[int(t) for t in out.snapshot_iters], **source)
-    return {"mode": "reconstruction", "protocol": protocol,
-            "mse_per_pixel_by_iter": [float(v) for v in mse_T],
-            "mse_per_example": [float(v) for v in out.mse_B],
-            "stats": {"mse_per_pixel": float(np.mean(out.mse_B)),
-                      "mse_per_pixel_at_start": float(mse_T[0]),
-                      "latent_fraction_at_boundary": float(
-                          np.mean(out.at_boundary_B) / np.prod(run.data_shape))}}
+    result = {"mode": "reconstruction", "protocol": protocol,
+              "mse_per_example": [float(v) for v in mse_B], "baselines": baselines,
+              "stats": result_stats}
+    if out.snapshots is not None:
+        result["mse_per_pixel_by_iter"] = [float(v) for v in mse_T]
+    return result
+
+
+def check(run, config, request) -> None:
+    targets = request.option("targets", "data")
+    if targets not in ("data", "model"):
+        raise validation.InputError(f"unknown targets {targets!r}; choose 'data' or 'model'")
+    if targets == "model" and run.family.refuse(base.FLOW):
+        raise validation.InputError("--targets=model needs an EBM, whose noise-free sampler "
+                                    "produced the images it reconstructs")
+    splits.check_split(config, request.option("split", "train"))
+
+
+MODE = common.Mode("reconstruction", evaluate_reconstruction, "data reconstructed through the "
+                   "family's own inference", needs=frozenset({base.RECONSTRUCTION}),
+                   check=check)

@@ -11,8 +11,10 @@ import os
 
 import numpy as np
 
-from ebm_jax.evaluation import evaluation, stats
 from ebm_jax import plotting
+from ebm_jax.evaluation import common, stats
+from ebm_jax.families import base
+from ebm_jax.runtime import validation
 
 DEFAULT_K2 = tuple(range(0, 201, 20))
 
@@ -28,12 +30,8 @@ def parse_k2(value) -> tuple[int, ...]:
 
 
 def save_curves(k2, curves: dict[str, list[float]], k1: int, path: str):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), dpi=100)
-    for ax, (name, values) in zip(np.atleast_1d(axes), curves.items()):
+    fig, axes = plotting.figure(1, len(curves), (4 * len(curves), 3.2))
+    for ax, (name, values) in zip(axes.ravel(), curves.items()):
         ax.plot(k2, values, "o-")
         ax.axvline(k1, color="k", ls="--", lw=1, label=f"K1 = {k1}")
         ax.set_xlabel("K2 (sampling steps)")
@@ -41,17 +39,14 @@ def save_curves(k2, curves: dict[str, list[float]], k1: int, path: str):
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
-def evaluate_transition(run, config, out_dir: str, request: evaluation.Request) -> dict:
-    if not run.is_image:
-        raise ValueError("--mode=transition needs an image model")
+def evaluate_transition(run, config, out_dir: str, request: common.Request) -> dict:
     k2 = parse_k2(request.option("k2", DEFAULT_K2))
     num_rows = min(int(request.option("num_rows", 8)), request.num_samples)
     k1 = int(run.config.sampling.num_steps)
-    long_run = evaluation.apply_overrides(config, {"sampling.num_steps": k2[-1]})
-    _, snaps_TB = evaluation.draw_chains(run, long_run, request.num_samples, request.seed,
+    long_run = common.apply_overrides(config, {"sampling.num_steps": k2[-1]})
+    _, snaps_TB = common.draw_chains(run, long_run, request.num_samples, request.seed,
                                          snapshot_steps=k2)
     summaries = [stats.sample_summary(x) for x in snaps_TB]
     curves = {name: [s[name] for s in summaries]
@@ -66,7 +61,19 @@ def evaluate_transition(run, config, out_dir: str, request: evaluation.Request) 
     for i, k in enumerate(k2):
         flat[f"saturation_K{k}"] = curves["saturation"][i]
         flat[f"abs_mean_K{k}"] = curves["abs_mean"][i]
-    protocol = evaluation.protocol(long_run, request.num_samples, request.seed, run.step)
+    protocol = common.protocol(long_run, request.num_samples, request.seed, run.step)
     protocol.update(K=list(k2), K1=k1)
     return {"mode": "transition", "protocol": protocol, "K2": list(k2), "curves": curves,
             "stats": flat}
+
+
+def check(run, config, request) -> None:
+    try:
+        parse_k2(request.option("k2", DEFAULT_K2))
+    except ValueError as error:
+        raise validation.InputError(str(error)) from error
+
+
+MODE = common.Mode("transition", evaluate_transition, "the chain's states at K2 = 0..200 and "
+                   "their over-saturation", needs=frozenset({base.SNAPSHOTS}), data="image",
+                   check=check)

@@ -5,10 +5,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ebm_jax.runtime import checkpointing
-from ebm_jax.evaluation import evaluation
-from ebm_jax.core import sampler
-from ebm_jax.evaluation.modes import interpolation
+from ebm_jax.core import interpolation, sampler
+from ebm_jax.core.prior import Prior
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import runner
 
 
 def test_interpolate_endpoints_and_norm():
@@ -20,14 +20,14 @@ def test_interpolate_endpoints_and_norm():
 
 
 def test_rho_one_column_is_the_chain_of_z1_with_the_same_noise(tiny_workdir):
-    result = evaluation.evaluate(tiny_workdir, "interpolation", seed=5, num_rows=3, num_cols=4)
+    result = runner.evaluate(tiny_workdir, "interpolation", seed=5, num_rows=3, num_cols=4)
     x = np.load(os.path.join(tiny_workdir, "eval", "interpolation.npy"))
     assert x.shape == (3, 4, 8, 8, 1)
-    run = checkpointing.load_workdir(tiny_workdir)
+    run = run_lib.load_workdir(tiny_workdir)
     key = jax.random.key(5)
     kw = sampler.sampling_kwargs(run.config.sampling)
-    z1 = sampler.init_chains(jax.random.fold_in(key, 0), (3, 8, 8, 1))
-    z2 = sampler.init_chains(jax.random.fold_in(key, 1), (3, 8, 8, 1))
+    z1 = Prior().sample(jax.random.fold_in(key, 0), (3, 8, 8, 1))
+    z2 = Prior().sample(jax.random.fold_in(key, 1), (3, 8, 8, 1))
     eps = jax.random.normal(jax.random.fold_in(key, 2), (5, 3, 8, 8, 1))
     energy = lambda v: run.energy(run.params, v)
     for col, z in ((3, z1), (0, z2)):

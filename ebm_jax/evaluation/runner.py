@@ -1,0 +1,136 @@
+"""What ``evaluate.py`` calls: one mode, or all that apply, on a trained workdir.
+
+A mode runs into a scratch directory and its files move to ``WORKDIR/eval/`` only when it has
+finished, so bad input (refused before anything runs) or a failure midway overwrites nothing.
+A mode that does not apply to the run's family or data refuses with one line
+(``validation.InputError``); ``--mode=all`` runs every mode that applies and lists the others
+with their reasons in ``eval/report.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from ebm_jax.evaluation import common
+from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation.modes import MODES
+from ebm_jax.runtime import distributed, validation
+
+ALL = "all"
+
+
+def mode_names() -> list[str]:
+    return list(MODES) + [ALL]
+
+
+def refusal(mode: common.Mode, run, config, request: common.Request) -> str | None:
+    """Why ``mode`` cannot run here (one paragraph), or None."""
+    reason = mode.refusal(run)
+    if reason is None and mode.check is not None:
+        try:
+            mode.check(run, config, request)
+        except validation.InputError as error:
+            reason = str(error)
+    return reason
+
+
+def run_mode(run, config, out_dir: str, name: str, request: common.Request) -> dict:
+    """Runs one mode into ``out_dir`` and writes its dict to ``out_dir/<name>.json``."""
+    result = MODES[name].run(run, config, out_dir, request)
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def _format(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_report(path: str, run, results: dict, skipped: dict, out_dir: str):
+    lines = [f"# Evaluation at step {run.step}", "",
+             f"Family `{run.family.name}`, model `{run.config.model.name}`, data "
+             f"`{run.config.data.dataset}`, trained with K = {run.config.sampling.num_steps}. "
+             "Every figure comes from fresh samples; each mode's JSON holds its exact "
+             "protocol.", ""]
+    for name, result in results.items():
+        lines += [f"## {name}", "", "| statistic | value |", "| --- | --- |"]
+        lines += [f"| {k} | {_format(v)} |" for k, v in result["stats"].items()]
+        lines.append("")
+        for file in sorted(os.listdir(out_dir)):
+            if file.startswith(name) and file.endswith(".png"):
+                lines += [f"![{file}]({file})", ""]
+    if skipped:
+        lines += ["## Not run", ""] + [f"- `{name}`: {reason}" for name, reason in skipped.items()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def run_all(run, config, out_dir: str, request: common.Request) -> dict:
+    """Every registered mode that applies, each with its own default number of samples; the
+    others are listed with their reasons."""
+    results, skipped, flat = {}, {}, {}
+    for name, mode in MODES.items():
+        reason = refusal(mode, run, config, request)
+        if reason is None and not mode.in_all:
+            reason = f"not part of --mode=all (it takes long); run --mode={name} on its own"
+        if reason is not None:
+            skipped[name] = reason.split("\n")[0]
+            continue
+        sub = common.Request(common.default_num_samples(config, name), request.seed,
+                             request.options)
+        results[name] = run_mode(run, config, out_dir, name, sub)
+        flat.update({f"{name}.{k}": v for k, v in results[name]["stats"].items()})
+    write_report(os.path.join(out_dir, "report.md"), run, results, skipped, out_dir)
+    return {"mode": ALL, "modes": list(results), "skipped": skipped,
+            "report": "report.md", "stats": flat}
+
+
+def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = None,
+             seed: int | None = None, step: int | None = None,
+             overrides: dict[str, Any] | None = None, **options) -> dict:
+    """Runs ``mode`` (or ``all``) on the checkpoint of ``workdir`` and writes its files to
+    ``workdir/eval/``. ``options`` are the mode's own settings (see ``common.Request``);
+    ``num_samples`` defaults to ``common.default_num_samples``. Bad input raises
+    ``validation.InputError`` before anything is written."""
+    if mode not in MODES and mode != ALL:
+        raise validation.InputError(f"unknown mode {mode!r}; choose one of "
+                                    f"{', '.join(mode_names())}")
+    if num_samples is not None and int(num_samples) <= 0:
+        raise validation.InputError(f"--num_samples must be positive, got {num_samples}")
+    for name in ("num_images", "num_iters", "num_chains", "num_temps", "batch_size",
+                 "num_rows", "num_cols", "num_batches", "num_reference"):
+        if options.get(name) is not None and int(options[name]) <= 0:
+            raise validation.InputError(f"--{name} must be positive, got {options[name]}")
+    run = run_lib.load_workdir(workdir, step)
+    config = common.apply_overrides(run.config, overrides)
+    num_samples = int(num_samples or common.default_num_samples(config, mode))
+    seed = int(config.eval.seed if seed is None else seed)
+    request = common.Request(num_samples, seed, options)
+    if mode != ALL:
+        reason = refusal(MODES[mode], run, config, request)
+        if reason is not None:
+            raise validation.InputError(reason)
+    out_dir = os.path.join(workdir, "eval")
+    with tempfile.TemporaryDirectory(prefix="ebm_jax_eval_") as scratch:
+        if mode == ALL:
+            result = run_all(run, config, scratch, request)
+            with open(os.path.join(scratch, "all.json"), "w") as f:
+                json.dump(result, f, indent=2)
+        else:
+            result = run_mode(run, config, scratch, mode, request)
+        # Every process runs the mode, for its share of the collective computations; the
+        # files of the others are dropped with their scratch directory.
+        if distributed.is_main_process():
+            os.makedirs(out_dir, exist_ok=True)
+            for name in os.listdir(scratch):
+                shutil.move(os.path.join(scratch, name), os.path.join(out_dir, name))
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items()
+                        if isinstance(v, (int, float)))
+    result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"
+    if mode == ALL and result["skipped"]:
+        result["summary_line"] += "\n" + "\n".join(
+            f"skipped {name}: {reason}" for name, reason in result["skipped"].items())
+    return result

@@ -1,0 +1,152 @@
+"""The short-run EBM of the paper: f_theta(x), learned on the energy gap.
+
+For a mini-batch of m data points x_i (plus N(0, sigma_data^2) noise) and m fresh short-run
+samples y_i = M_theta(z_i), the update is a step of the optimizer on
+
+    L(theta) = mean_i f_theta(y_i) - mean_i f_theta(x_i),
+
+whose negative gradient is the usual maximum-likelihood direction with the model expectation
+replaced by the short-run samples. The samples are constants: no gradient flows through the
+chain (it runs on ``stop_gradient(params)``).
+
+Keys of update t, ``k_t = keys.step_key(seed, t)``: chains ``fold_in(k_t, 0)``, data noise
+``fold_in(k_t, 1)``, dynamic K ``fold_in(k_t, 2)``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ebm_jax.core import flow, interpolation, keys, sampler
+from ebm_jax.families import base
+from ebm_jax.models import nets
+from ebm_jax.runtime import parallel
+from ebm_jax.training import optim
+
+
+class EBM(base.Family):
+    name = "ebm"
+    capabilities = frozenset({base.ENERGY, base.FLOW, base.SNAPSHOTS, base.INTERPOLATION,
+                              base.RECONSTRUCTION})
+    guard_spec = base.GuardSpec(
+        finite=("loss", "energy_gap", "grad_norm_params", "grad_norm_x", "param_norm",
+                "samples_mean", "samples_std"),
+        bounds=(("energy_gap", "max_energy_gap"), ("grad_norm_params", "max_grad_norm")),
+        collapse="samples_chain_std")
+    progress_fields = {"gap": "energy_gap", "r_t": "grad_norm_x", "std": "samples_std"}
+
+    def __init__(self, config, data_shape: Sequence[int]):
+        super().__init__(config, data_shape)
+        self.model = nets.build_model(config.model, self.data_shape)
+
+    @property
+    def energy(self):
+        """``energy(params, x_B...) -> f_B``, the negative energy."""
+        return self.model.energy
+
+    def init_params(self, key):
+        return self.model.init(key)
+
+    def input_grad(self, sampling_config=None):
+        """The chains' gradient ``params -> (x -> grad_x sum_B f(x))``: the model's fast form
+        (``EnergyModel.input_grad``), or None for ``jax.grad`` of the energy when
+        ``sampling.grad_impl`` is ``autodiff``."""
+        c = sampling_config or self.config.sampling
+        return None if c.get("grad_impl", "auto") == "autodiff" else self.model.input_grad
+
+    def describe(self) -> str:
+        return f"ebm ({self.config.model.get('name', 'conv')})"
+
+    def make_update(self, tx: optax.GradientTransformation, mesh=None, meta=None):
+        config = self.config
+        energy, data_shape = self.energy, self.data_shape
+        input_grad = self.input_grad()
+        chain_kwargs = sampler.sampling_kwargs(config.sampling, grad_given=input_grad is not None)
+        chain_length = sampler.chain_length(config.sampling)
+        data_noise_std = optim.make_data_noise_schedule(config.training)
+        seed = int(config.seed)
+        constrain = parallel.split_constraint(mesh) or (lambda a: a)
+
+        def update(state: base.TrainState, batch: base.Batch):
+            key = keys.step_key(seed, state.step)
+            data = batch.x
+            frozen = jax.lax.stop_gradient(state.params)
+            grad_fn = None if input_grad is None else input_grad(frozen)
+            chains = sampler.short_run(lambda x: energy(frozen, x), jax.random.fold_in(key, 0),
+                                       (data.shape[0],) + data_shape, constrain=constrain,
+                                       grad_fn=grad_fn, **chain_length(jax.random.fold_in(key, 2)),
+                                       **chain_kwargs)
+            y = jax.lax.stop_gradient(chains.x)
+            sigma_data = data_noise_std(state.step)
+            x = constrain(data + sigma_data * jax.random.normal(jax.random.fold_in(key, 1),
+                                                                data.shape, data.dtype))
+
+            def loss_fn(params):
+                f_data, f_chain = energy(params, x), energy(params, y)
+                return jnp.mean(f_chain) - jnp.mean(f_data), (f_data, f_chain)
+
+            (loss, (f_data, f_chain)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                state.params)
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            metrics = dict(
+                loss=loss,
+                energy_gap=-loss,  # mean f(data) - mean f(chains)
+                f_data=jnp.mean(f_data),
+                f_chains=jnp.mean(f_chain),
+                grad_norm_x=chains.grad_norm,
+                grad_norm_params=optax.tree.norm(grads),
+                num_langevin_steps=chains.num_steps,
+                **sample_statistics(y),
+                param_norm=optax.tree.norm(params),
+                data_noise_std=sigma_data,
+            )
+            return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+        return base.jit_update(update, self.state_shardings(mesh) if mesh else None, mesh)
+
+    def make_sampler(self, config=None, *, mesh=None, snapshot_steps: Sequence[int] = ()):
+        config = config or self.config
+        return sampler.make_sampler(self.energy, config.sampling, self.data_shape,
+                                    snapshot_steps=snapshot_steps,
+                                    input_grad=self.input_grad(config.sampling),
+                                    constrain=parallel.split_constraint(mesh))
+
+    def interpolate(self, params, key, num_rows: int, rho_R, *, fixed_noise: bool = True,
+                    config=None):
+        """x_RB: the chains from z_rho = rho z1 + sqrt(1 - rho^2) z2, z1, z2 ~ p_0
+        (``core.interpolation``), with the K, s and sigma of ``config``."""
+        s_cfg = (config or self.config).sampling
+        kw = sampler.sampling_kwargs(s_cfg)
+        prior = kw.pop("prior")
+        return interpolation.interpolation_chains(
+            lambda x: self.energy(params, x), key, (num_rows,) + self.data_shape, rho_R,
+            int(s_cfg.num_steps), fixed_noise=fixed_noise, prior=prior, **kw)[0]
+
+    def make_reconstructor(self, config=None, *, num_iters: int = 200,
+                           learning_rate: float = 0.05, snapshot_every: int | None = 25):
+        """``reconstruct(params, x_B, key) -> base.Reconstruction``: z by gradient descent on
+        ||x - M_theta(z)||^2 through the noise-free sampler (``flow.invert``, z_0 ~ p_0 with
+        ``key``); ``stats_B`` holds ``at_boundary`` (coordinates of z on the prior's box)."""
+        kw = flow.flow_kwargs((config or self.config).sampling)
+        energy = self.energy
+
+        def reconstruct(params, x_B, key):
+            inv = flow.invert(lambda v: energy(params, v), x_B, key, num_iters=num_iters,
+                              learning_rate=learning_rate, snapshot_every=snapshot_every, **kw)
+            return base.Reconstruction(inv.x, inv.z, inv.snapshots, inv.snapshot_iters,
+                                       {"at_boundary": inv.at_boundary_B})
+
+        return jax.jit(reconstruct)
+
+
+def sample_statistics(y) -> dict:
+    """The health of a batch of samples: mean, std, the fraction beyond +-1 (over-saturation)
+    and the std across chains (near 0 when every chain ends at the same point)."""
+    return dict(samples_mean=jnp.mean(y), samples_std=jnp.std(y),
+                samples_saturation=jnp.mean(jnp.abs(y) > 1.0),
+                samples_chain_std=jnp.mean(jnp.std(y, axis=0)))
+
