@@ -59,7 +59,8 @@ def load_dataset(data_config, seed: int) -> data.Dataset:
     """``data.get_dataset``, with its errors about the data turned into InputError."""
     try:
         return data.get_dataset(data_config, seed=seed)
-    except (ValueError, FileNotFoundError, ImportError, data.DatasetNotPreparedError) as error:
+    except (ValueError, FileNotFoundError, ImportError, data.DatasetNotPreparedError,
+            data.CacheError) as error:
         raise InputError(str(error)) from error
 
 
