@@ -26,6 +26,7 @@ class EbmJaxCacheImages(tfds.core.GeneratorBasedBuilder):
     """Twelve structured 30x40 RGB images stored as PNG, a really prepared ArrayRecord set."""
 
     VERSION = tfds.core.Version("1.0.0")
+    SEED = 0
 
     def _info(self):
         features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(30, 40, 3))})
@@ -35,7 +36,7 @@ class EbmJaxCacheImages(tfds.core.GeneratorBasedBuilder):
         return {"train": self._generate_examples()}
 
     def _generate_examples(self):
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(self.SEED)
         rows_HW, cols_HW = np.mgrid[0:30, 0:40]
         for i in range(12):
             image_HWC = np.stack([rows_HW * (i + 3), cols_HW * 5 + i * 7, rows_HW * cols_HW], -1)
@@ -45,21 +46,28 @@ class EbmJaxCacheImages(tfds.core.GeneratorBasedBuilder):
             yield i, {"image": buffer.getvalue()}
 
 
+class EbmJaxCacheImagesOther(EbmJaxCacheImages):
+    """The same images but for their noise: another data set of the same name and shape."""
+
+    SEED = 1
+
+
 @pytest.fixture(scope="module")
 def local_source_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tfds"))
-    tfds.builder("ebm_jax_cache_images", data_dir=path, file_format="array_record").download_and_prepare()
+    for name in ("ebm_jax_cache_images", "ebm_jax_cache_images_other"):
+        tfds.builder(name, data_dir=path, file_format="array_record").download_and_prepare()
     return path
 
 
 @pytest.fixture
 def local_lsun(local_source_dir, monkeypatch):
-    """`lsun/bedroom` read from the local ArrayRecord set (its real tfds data source)."""
+    """`lsun/bedroom` read from the local ArrayRecord set `.name` (its real tfds data source)."""
+    local = types.SimpleNamespace(name="ebm_jax_cache_images", data_dir=local_source_dir)
     real_open = tfds_source.open_source
-    monkeypatch.setattr(tfds_source, "open_source",
-                        lambda name, split, data_dir: real_open("ebm_jax_cache_images", split,
-                                                                local_source_dir))
-    return local_source_dir
+    monkeypatch.setattr(tfds_source, "open_source", lambda name, split, data_dir: real_open(
+        local.name, split, local.data_dir))
+    return local
 
 
 def count_builds(monkeypatch):
@@ -112,6 +120,16 @@ def test_cached_batches_equal_uncached_on_a_local_array_record_set(local_lsun, t
     assert_same_batches(other, data.get_dataset(config(**fields, cache=False)))
 
 
+def test_two_sources_of_one_name_do_not_share_a_cache(local_lsun, tmp_path):
+    fields = dict(dataset="lsun/bedroom", image_size=8, cache_dir=str(tmp_path))
+    first_NHWC = data.get_dataset(config(**fields)).get(np.arange(12))
+    local_lsun.name = "ebm_jax_cache_images_other"
+    cached = data.get_dataset(config(**fields))
+    assert_same_batches(cached, data.get_dataset(config(**fields, cache=False)))
+    assert not np.array_equal(cached.get(np.arange(12)), first_NHWC)
+    assert len([p for p in os.listdir(tmp_path) if p.endswith(".u8")]) == 2
+
+
 def test_cached_batches_equal_uncached_under_mock_celeb_a(tmp_path):
     with tfds.testing.mock_data(num_examples=10, policy=tfds.testing.MockPolicy.USE_CODE):
         fields = dict(dataset="celeb_a", image_size=12, celeba_crop=100, cache_dir=str(tmp_path))
@@ -123,8 +141,8 @@ def test_cached_batches_equal_uncached_under_mock_celeb_a(tmp_path):
 
 def test_default_cache_lives_under_the_data_dir(local_lsun):
     dataset = data.get_dataset(config(dataset="lsun/bedroom", image_size=8, max_examples=5,
-                                      data_dir=local_lsun))
-    folder = os.path.join(local_lsun, cache.CACHE_SUBDIR)
+                                      data_dir=local_lsun.data_dir))
+    folder = os.path.join(local_lsun.data_dir, cache.CACHE_SUBDIR)
     assert len(dataset) == 5 and sorted(p.rsplit(".", 1)[1] for p in os.listdir(folder)) == [
         "json", "lock", "u8"]
 

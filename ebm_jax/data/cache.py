@@ -103,9 +103,10 @@ def _exclusive(base: str):
 def _fill(out_NHWC: np.ndarray, read_fn: Callable[[int], np.ndarray], base: str,
           workers: int) -> None:
     count, start, last_log = len(out_NHWC), time.monotonic(), 0.0
+    size = int(np.clip(count // (4 * workers), 1, _CHUNK))
 
     def chunk(lo: int) -> int:
-        hi = min(lo + _CHUNK, count)
+        hi = min(lo + size, count)
         for i in range(lo, hi):
             out_NHWC[i] = read_fn(i)
         return hi - lo
@@ -113,7 +114,7 @@ def _fill(out_NHWC: np.ndarray, read_fn: Callable[[int], np.ndarray], base: str,
     done = 0
     # PIL decodes and resizes without the GIL, so threads share the cores.
     with futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        for n in pool.map(chunk, range(0, count, _CHUNK)):
+        for n in pool.map(chunk, range(0, count, size)):
             done += n
             elapsed = time.monotonic() - start
             if elapsed - last_log >= 10.0 or done == count:

@@ -179,6 +179,17 @@ def load_tfds_dataset(
     if not is_tfds_name(name):
         raise ValueError(f"Unknown tfds data set {name!r}; expected one of {TFDS_NAMES}.")
     source = open_source(name, split, data_dir)
+    return dataset_from_source(source, name, split=split, data_dir=data_dir,
+                               image_size=image_size, max_examples=max_examples,
+                               celeba_crop=celeba_crop, cache=cache, cache_dir=cache_dir)
+
+
+def dataset_from_source(source, name: str, *, split: str = "train", data_dir: str | None = None,
+                        image_size: int | None = None, max_examples: int | None = None,
+                        celeba_crop: int = 140, cache: bool = True,
+                        cache_dir: str | None = None) -> Dataset:
+    """`load_tfds_dataset` for an open random-access `source` of {"image": uint8 (H, W, C)},
+    preprocessed as the tfds data set `name` is."""
     num_examples = min(len(source), max_examples) if max_examples else len(source)
     to_uint8 = preprocess_uint8_fn(name, image_size, celeba_crop)
     spec = preprocess_spec(name, image_size, celeba_crop)
@@ -187,7 +198,10 @@ def load_tfds_dataset(
 
     if cache:
         info = getattr(source, "dataset_info", None)
+        # The source's own name and folder tell two prepared copies of one data set apart.
         key = {"name": name, "split": split, "count": num_examples, "source_len": len(source),
+               "source": str(getattr(info, "full_name", "")),
+               "source_dir": os.path.realpath(os.fspath(getattr(info, "data_dir", ""))),
                "version": str(getattr(info, "version", "")), "format": image_cache.CACHE_FORMAT,
                **spec}
         directory = cache_dir or os.path.join(data_dir or _default_data_dir(),
