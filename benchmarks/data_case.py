@@ -14,6 +14,7 @@ cache) and ``cached`` (random batches of 64 from the memory-mapped cache, scaled
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -87,7 +88,8 @@ def prepare_sources(data_dir: str, num_images: int) -> dict:
     sources = {}
     for name in configs:
         full = f"ebm_jax_bench_images/{name}"
-        tfds.builder(full, data_dir=data_dir, file_format="array_record").download_and_prepare()
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON rows
+            tfds.builder(full, data_dir=data_dir, file_format="array_record").download_and_prepare()
         sources[name] = tfds.data_source(full, split="train", data_dir=data_dir)
     return sources
 
