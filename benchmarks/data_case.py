@@ -55,7 +55,8 @@ def structured_image(rng: np.random.Generator, height: int, width: int) -> np.nd
 
 def encode(image_HWC: np.ndarray, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(image_HWC).save(buffer, format=fmt.upper(), **({"quality": 90} if fmt == "jpeg" else {}))
+    options = {"quality": 90} if fmt == "jpeg" else {}
+    Image.fromarray(image_HWC).save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue()
 
 
@@ -130,10 +131,12 @@ def run_data_case(emit, num_images: int = 640, read_batches: int = 2000, big: in
             row = {**head, "format": f"array_record/{fmt}", "source_hw": list(shape),
                    "preprocess": tfds_name}
             load = lambda **kw: tfds_source.dataset_from_source(
-                source, tfds_name, image_size=IMAGE_SIZE, cache_dir=os.path.join(tmp, "cache"), **kw)
+                source, tfds_name, image_size=IMAGE_SIZE, cache_dir=os.path.join(tmp, "cache"),
+                **kw)
             uncached = load(cache=False)
             epoch = range(num_images // BATCH)
-            emit({**row, "stage": "uncached", **rate(len(epoch) * BATCH, time_batches(uncached, epoch))})
+            seconds = time_batches(uncached, epoch)
+            emit({**row, "stage": "uncached", **rate(len(epoch) * BATCH, seconds)})
             start = time.perf_counter()
             cached = load(cache=True)
             emit({**row, "stage": "cache_build", "workers": os.cpu_count(),

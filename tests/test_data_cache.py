@@ -1,4 +1,4 @@
-"""Tests for the decode-once image cache (data/cache.py) and the batch prefetcher (data/prefetch.py)."""
+"""Tests for the decode-once image cache (data/cache.py) and the prefetcher (data/prefetch.py)."""
 import io
 import json
 import os
@@ -92,7 +92,8 @@ def assert_same_batches(cached, uncached, batch_size=4):
             assert np.array_equal(got, want), (step, p, count)
 
 
-def test_cached_batches_equal_uncached_on_a_local_array_record_set(local_lsun, tmp_path, monkeypatch):
+def test_cached_batches_equal_uncached_on_a_local_array_record_set(local_lsun, tmp_path,
+                                                                    monkeypatch):
     builds = count_builds(monkeypatch)
     fields = dict(dataset="lsun/bedroom", image_size=16, cache_dir=str(tmp_path))
     cached = data.get_dataset(config(**fields))
@@ -198,9 +199,12 @@ def test_a_second_process_waits_for_the_builder_and_reuses_its_cache(tmp_path):
     base, shape = cache.cache_base(str(tmp_path), key), (3, 1, 1, 1)
     reads, result = [], {}
 
+    def read(i):
+        reads.append(i)
+        return np.zeros((1, 1, 1), np.uint8)
+
     def waiter():
-        result["x"] = cache.open_or_build(str(tmp_path), key, shape,
-                                          lambda i: reads.append(i) or np.zeros((1, 1, 1), np.uint8))
+        result["x"] = cache.open_or_build(str(tmp_path), key, shape, read)
 
     with cache._exclusive(base):
         thread = threading.Thread(target=waiter)

@@ -51,7 +51,8 @@ def get_dataset(data_config, *, seed: int = 0) -> Dataset:
     set's default size), max_examples (0: all; else the first N), split ('train'), data_dir
     (tfds; empty: tfds's default), num_examples (toy set size, 50000), celeba_crop (140), cache
     (True: tfds image sets are decoded once into a memory-mapped uint8 file, see data/cache.py;
-    the other sets are in memory already and ignore it), cache_dir (empty: <data_dir>/ebm_jax_cache).
+    the other sets are in memory already and ignore it), cache_dir (empty:
+    <data_dir>/ebm_jax_cache).
 
     Args:
       data_config: an ml_collections ConfigDict or any object with those attributes.
