@@ -2,6 +2,8 @@
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -215,6 +217,40 @@ def test_a_second_process_waits_for_the_builder_and_reuses_its_cache(tmp_path):
     thread.join(10)
     assert not thread.is_alive() and reads == []
     np.testing.assert_array_equal(result["x"].ravel(), [7, 8, 9])
+
+
+BUILD_IN_A_PROCESS = """
+import os, sys, time
+import numpy as np
+from ebm_jax.data import cache
+folder, log = sys.argv[1], sys.argv[2]
+key = {"name": "x", "split": "train", "size": 2, "crop": "none", "count": 8}
+
+def read(i):
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(0.05)
+    return np.full((2, 2, 1), 3 * i, np.uint8)
+
+open(f"{log}.ready{os.getpid()}", "w").close()
+while len([p for p in os.listdir(os.path.dirname(log)) if ".ready" in p]) < 2:
+    time.sleep(0.01)  # both processes start building at once
+x_NHWC = cache.open_or_build(folder, key, (8, 2, 2, 1), read, workers=1)
+print(os.getpid(), " ".join(str(v) for v in x_NHWC[:, 0, 0, 0]))
+"""
+
+
+def test_two_processes_build_one_cache_once(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    args = [sys.executable, "-c", BUILD_IN_A_PROCESS, str(tmp_path / "cache"),
+            str(tmp_path / "log")]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0].split(maxsplit=1) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    builders = set(open(tmp_path / "log").read().split())
+    assert len(builders) == 1 and builders <= {pid for pid, _ in outputs}
+    assert [values.split() for _, values in outputs] == [[str(3 * i) for i in range(8)]] * 2
 
 
 def test_an_unwritable_cache_folder_is_a_clear_error(local_lsun, tmp_path):
