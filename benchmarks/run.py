@@ -9,7 +9,7 @@ learning update: K Langevin steps and one Adam step), ``compile`` (ours: lowerin
 the update; the reference: its first, warm-up update minus a steady one), ``memory`` (ours:
 XLA's buffer assignment of the update, and the device's peak on a GPU; the reference: the CUDA
 allocator's peak), ``bpd`` and ``reconstruction`` (ours only: seconds per image; the reference
-has neither).
+has neither), ``data`` (host images per second of the input pipeline, ``data_case.py``).
 
 The reference is ``torch_reference.py``, driven call by call in a process of its own
 (``torch_worker.py``), so that ours and the reference alternate: on a shared machine the load
@@ -42,7 +42,7 @@ from ebm_jax.training import train_step
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, "..", "..", "shared", "bench", "torch_reference.py")
-CASES = ("langevin", "update", "compile", "memory", "bpd", "reconstruction")
+CASES = ("langevin", "update", "compile", "memory", "bpd", "reconstruction", "data")
 # Dense peak TFLOP/s by matmul precision (vendor data sheets, SXM parts).
 PEAK_TFLOPS = {"H100": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4},
                "H200": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4}}
@@ -289,6 +289,11 @@ def main():
     def emit(row):
         print(json.dumps(row), flush=True)
 
+    if "data" in a.cases.split(","):
+        import data_case  # noqa: E402  (this script's folder is first on sys.path)
+        data_case.run_data_case(emit)
+    if not set(a.cases.split(",")) - {"data"}:
+        return
     for setting in a.settings.split(","):
         size, nf = (int(v) for v in setting.split(":"))
         for precision in a.matmul.split(","):

@@ -303,7 +303,7 @@ def _mock_images(name, indices):
 
 def test_tfds_cifar10_and_mnist_under_mock_data():
     with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
-        cifar = data.get_dataset(config(dataset="cifar10", image_size=32, max_examples=5))
+        cifar = data.get_dataset(config(cache=False, dataset="cifar10", image_size=32, max_examples=5))
         assert len(cifar) == 5 and cifar.shape == (32, 32, 3) and cifar.is_image
         x_NHWC = cifar.get(np.array([4, 0, 2]))
         assert x_NHWC.dtype == np.float32 and x_NHWC.shape == (3, 32, 32, 3)
@@ -312,23 +312,23 @@ def test_tfds_cifar10_and_mnist_under_mock_data():
         assert cifar.batch(step=3, batch_size=2, seed=0).shape == (2, 32, 32, 3)
         with pytest.raises(IndexError):
             cifar.get(np.array([5]))
-        assert len(data.get_dataset(config(dataset="cifar10", max_examples=0))) == 12
-        small = data.get_dataset(config(dataset="cifar10", image_size=16)).get(np.arange(3))
+        assert len(data.get_dataset(config(cache=False, dataset="cifar10", max_examples=0))) == 12
+        small = data.get_dataset(config(cache=False, dataset="cifar10", image_size=16)).get(np.arange(3))
         assert small.shape == (3, 16, 16, 3) and small.min() >= -1 and small.max() <= 1
 
-        mnist = data.get_dataset(config(dataset="mnist", image_size=0))
+        mnist = data.get_dataset(config(cache=False, dataset="mnist", image_size=0))
         x_NHWC = mnist.get(np.arange(4))
         assert mnist.shape == (32, 32, 1) and x_NHWC.shape == (4, 32, 32, 1)
         expected_NHWC = np.stack(_mock_images("mnist", range(4))) / 127.5 - 1
         np.testing.assert_allclose(x_NHWC[:, 2:30, 2:30], expected_NHWC, atol=1e-6)
         assert np.all(x_NHWC[:, :2] == -1.0) and np.all(x_NHWC[:, :, 30:] == -1.0)
-        native = data.get_dataset(config(dataset="mnist", image_size=28))
+        native = data.get_dataset(config(cache=False, dataset="mnist", image_size=28))
         assert native.get(np.arange(2)).shape == (2, 28, 28, 1)
 
 
 def test_tfds_celeb_a_and_lsun_under_mock_data():
     with tfds.testing.mock_data(num_examples=6, policy=tfds.testing.MockPolicy.USE_CODE):
-        celeb = data.get_dataset(config(dataset="celeb_a", image_size=0, celeba_crop=140))
+        celeb = data.get_dataset(config(cache=False, dataset="celeb_a", image_size=0, celeba_crop=140))
         x_NHWC = celeb.get(np.arange(2))
         assert celeb.shape == (64, 64, 3) and x_NHWC.shape == (2, 64, 64, 3)
         raw_HWC = _mock_images("celeb_a", [1])[0]
@@ -336,10 +336,10 @@ def test_tfds_celeb_a_and_lsun_under_mock_data():
         crop_HWC = raw_HWC[39:179, 19:159]
         expected_HWC = _bicubic(crop_HWC, 64) / 127.5 - 1
         np.testing.assert_allclose(x_NHWC[1], expected_HWC, atol=1e-6)
-        large = data.get_dataset(config(dataset="celeb_a", image_size=128))
+        large = data.get_dataset(config(cache=False, dataset="celeb_a", image_size=128))
         assert large.get(np.arange(1)).shape == (1, 128, 128, 3)
 
-        lsun = data.get_dataset(config(dataset="lsun/bedroom", image_size=32))
+        lsun = data.get_dataset(config(cache=False, dataset="lsun/bedroom", image_size=32))
         x_NHWC = lsun.get(np.arange(3))
         assert lsun.shape == (32, 32, 3) and x_NHWC.shape == (3, 32, 32, 3)
         assert x_NHWC.min() >= -1.0 and x_NHWC.max() <= 1.0

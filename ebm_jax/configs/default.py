@@ -23,6 +23,8 @@ def get_config():
     data.split = "train"
     data.data_dir = ""          # tfds data directory; empty means tfds's default
     data.celeba_crop = 140
+    data.cache = True           # tfds sets: decode once into a uint8 memmap (see data/cache.py)
+    data.cache_dir = ""         # where that cache lives; empty: <data_dir or tfds's>/ebm_jax_cache
     data.num_examples = 50000   # size of a generated toy data set
 
     config.model = model = ml_collections.ConfigDict()

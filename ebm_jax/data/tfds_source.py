@@ -10,8 +10,15 @@ import os
 
 import numpy as np
 
+from ebm_jax.data import cache as image_cache
 from ebm_jax.data.base import Dataset
-from ebm_jax.data.images import center_crop, mnist_to_size, resize_image, uint8_to_unit
+from ebm_jax.data.images import (
+    MNIST_PADDED_SIZE,
+    center_crop,
+    mnist_to_size,
+    resize_image,
+    uint8_to_unit,
+)
 
 TFDS_NAMES = ("cifar10", "celeb_a", "mnist", "lsun/<category>")
 DEFAULT_IMAGE_SIZE = {"cifar10": 32, "celeb_a": 64, "mnist": 32, "lsun": 64}
@@ -107,25 +114,43 @@ def open_source(name: str, split: str = "train", data_dir: str | None = None):
         raise
 
 
-def preprocess_fn(name: str, image_size: int | None = None, celeba_crop: int = 140):
-    """The per-example map from a tfds uint8 image (H, W, C) to float32 (S, S, C) in [-1, 1].
+def preprocess_uint8_fn(name: str, image_size: int | None = None, celeba_crop: int = 140):
+    """The per-example map from a tfds uint8 image (H, W, C) to uint8 (S, S, C).
 
     cifar10: 32x32, resized bicubically if image_size differs. mnist: 28x28 zero-padded to 32x32,
     or resized to image_size. celeb_a: centre crop celeba_crop x celeba_crop, then resized to
     image_size (default 64). lsun/<category>: centre crop to the shorter side, then resized to
-    image_size (default 64). Resizing uses PIL bicubic, antialiased when shrinking.
+    image_size (default 64). Resizing uses PIL bicubic, antialiased when shrinking. The decode-once
+    cache stores exactly these uint8 images.
     """
     family = _family(name)
     size = image_size or DEFAULT_IMAGE_SIZE[family]
     if family == "mnist":
-        return lambda x_HWC: uint8_to_unit(mnist_to_size(x_HWC[None], image_size)[0])
+        return lambda x_HWC: mnist_to_size(x_HWC[None], image_size)[0]
     if family == "cifar10":
-        return lambda x_HWC: uint8_to_unit(resize_image(x_HWC, size))
+        return lambda x_HWC: resize_image(x_HWC, size)
     if family == "celeb_a":
-        return lambda x_HWC: uint8_to_unit(resize_image(center_crop(x_HWC, celeba_crop), size))
+        return lambda x_HWC: resize_image(center_crop(x_HWC, celeba_crop), size)
     if family == "lsun":
-        return lambda x_HWC: uint8_to_unit(resize_image(center_crop(x_HWC), size))
+        return lambda x_HWC: resize_image(center_crop(x_HWC), size)
     raise ValueError(f"No preprocessing for tfds data set {name!r}; expected one of {TFDS_NAMES}.")
+
+
+def preprocess_spec(name: str, image_size: int | None = None, celeba_crop: int = 140) -> dict:
+    """What `preprocess_uint8_fn` does, as a small dict: part of the decode-once cache's key."""
+    family = _family(name)
+    size = image_size or DEFAULT_IMAGE_SIZE[family]
+    crop = {"celeb_a": f"crop{celeba_crop}", "lsun": "cropshort"}.get(family, "nocrop")
+    if family == "mnist":
+        crop = "pad32" if size == MNIST_PADDED_SIZE else "bilinear"
+    return {"family": family, "size": size, "crop": crop, "resample": "pil_bicubic",
+            "channels": NUM_CHANNELS[family]}
+
+
+def preprocess_fn(name: str, image_size: int | None = None, celeba_crop: int = 140):
+    """`preprocess_uint8_fn` followed by `uint8_to_unit`: float32 (S, S, C) in [-1, 1]."""
+    to_uint8 = preprocess_uint8_fn(name, image_size, celeba_crop)
+    return lambda x_HWC: uint8_to_unit(to_uint8(x_HWC))
 
 
 def load_tfds_dataset(
@@ -136,26 +161,56 @@ def load_tfds_dataset(
     image_size: int | None = None,
     max_examples: int | None = None,
     celeba_crop: int = 140,
+    cache: bool = True,
+    cache_dir: str | None = None,
 ) -> Dataset:
     """A tfds image data set as a random-access `Dataset` of NHWC float32 images in [-1, 1].
 
-    Examples are read and preprocessed on demand by `Dataset.get`; only the first max_examples
-    (0 or None: all) of the split are used.
+    Only the first max_examples (0 or None: all) of the split are used. With `cache` (the
+    default) every image is decoded and preprocessed once, into a memory-mapped uint8 file in
+    `cache_dir` (default `<data_dir>/ebm_jax_cache`; see `cache.py`), and batches are read from
+    it; without, `Dataset.get` decodes and preprocesses each example on demand. Both give the
+    same values bit for bit.
 
     Raises:
       DatasetNotPreparedError: the data set is not prepared; the message says how to prepare it.
+      cache.CacheError: the cache folder cannot be written.
     """
     if not is_tfds_name(name):
         raise ValueError(f"Unknown tfds data set {name!r}; expected one of {TFDS_NAMES}.")
     source = open_source(name, split, data_dir)
+    return dataset_from_source(source, name, split=split, data_dir=data_dir,
+                               image_size=image_size, max_examples=max_examples,
+                               celeba_crop=celeba_crop, cache=cache, cache_dir=cache_dir)
+
+
+def dataset_from_source(source, name: str, *, split: str = "train", data_dir: str | None = None,
+                        image_size: int | None = None, max_examples: int | None = None,
+                        celeba_crop: int = 140, cache: bool = True,
+                        cache_dir: str | None = None) -> Dataset:
+    """`load_tfds_dataset` for an open random-access `source` of {"image": uint8 (H, W, C)},
+    preprocessed as the tfds data set `name` is."""
     num_examples = min(len(source), max_examples) if max_examples else len(source)
-    preprocess = preprocess_fn(name, image_size, celeba_crop)
-    family = _family(name)
-    size = image_size or DEFAULT_IMAGE_SIZE[family]
-    shape = (size, size, NUM_CHANNELS[family])
+    to_uint8 = preprocess_uint8_fn(name, image_size, celeba_crop)
+    spec = preprocess_spec(name, image_size, celeba_crop)
+    shape = (spec["size"], spec["size"], spec["channels"])
+    read_uint8 = lambda i: to_uint8(np.asarray(source[int(i)]["image"]))
+
+    if cache:
+        info = getattr(source, "dataset_info", None)
+        # The source's own name and folder tell two prepared copies of one data set apart.
+        key = {"name": name, "split": split, "count": num_examples, "source_len": len(source),
+               "source": str(getattr(info, "full_name", "")),
+               "source_dir": os.path.realpath(os.fspath(getattr(info, "data_dir", ""))),
+               "version": str(getattr(info, "version", "")), "format": image_cache.CACHE_FORMAT,
+               **spec}
+        directory = cache_dir or os.path.join(data_dir or _default_data_dir(),
+                                              image_cache.CACHE_SUBDIR)
+        x_NHWC = image_cache.open_or_build(directory, key, (num_examples,) + shape, read_uint8)
+        return Dataset(name, shape, True, num_examples, lambda idx_N: uint8_to_unit(x_NHWC[idx_N]))
 
     def get(indices_N: np.ndarray) -> np.ndarray:
         # One index at a time: batched __getitems__ is not supported by tfds's mock sources.
-        return np.stack([preprocess(np.asarray(source[int(i)]["image"])) for i in indices_N])
+        return uint8_to_unit(np.stack([read_uint8(i) for i in indices_N]))
 
     return Dataset(name, shape, True, num_examples, get)

@@ -61,7 +61,8 @@ def checked(fn, *args, **kwargs):
     file or optional package, an unprepared data set) turned into InputError."""
     try:
         return fn(*args, **kwargs)
-    except (ValueError, FileNotFoundError, ImportError, data.DatasetNotPreparedError) as error:
+    except (ValueError, FileNotFoundError, ImportError, data.DatasetNotPreparedError,
+            data.CacheError) as error:
         raise InputError(str(error)) from error
 
 
