@@ -6,6 +6,7 @@ checks) comes from the run's ``Family`` (``families/base.py``); everything here 
 """
 from __future__ import annotations
 
+import contextlib
 import logging as std_logging
 import os
 import time
@@ -103,17 +104,21 @@ def roll_back(trip: guard.Trip, ckpt: checkpointing.Checkpointer, record: guard.
 
 
 def batch_reader(ds: data.Dataset, batch_size: int, seed: int, mesh):
-    """``step -> Batch``: this process's rows of the global batch of ``step`` (and their
-    indices in the data set), placed on the mesh as one global array split along its data
-    axis. Every process reads only its own rows (``data.process_slice``)."""
+    """``(read, place)``: ``read(step)`` gives this process's rows of the global batch of
+    ``step`` and their indices in the data set, as host arrays (every process reads only its
+    own rows, ``data.process_slice``); ``place(rows)`` puts them on the mesh as one global
+    ``Batch`` split along its data axis. ``read`` runs in the prefetch thread."""
     rows = data.process_slice(batch_size, jax.process_index(), jax.process_count())
 
-    def read(step: int) -> base.Batch:
+    def read(step: int):
         index = data.batch_indices(len(ds), batch_size, step, seed)[rows]
-        return base.Batch(parallel.shard_batch(ds.get(index), mesh),
-                          parallel.shard_batch(index.astype(np.int32), mesh))
+        return index.astype(np.int32), ds.get(index)
 
-    return read
+    def place(host) -> base.Batch:
+        index, x = host
+        return base.Batch(parallel.shard_batch(x, mesh), parallel.shard_batch(index, mesh))
+
+    return read, place
 
 
 def state_meta(family, workdir: str, num_examples: int, mesh) -> dict:
@@ -165,7 +170,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                  mesh.devices.size)
 
     run_sampler = family.make_sampler(mesh=mesh)
-    read_batch = batch_reader(ds, t_cfg.batch_size, config.seed, mesh)
+    read_rows, place = batch_reader(ds, t_cfg.batch_size, config.seed, mesh)
     writer = workdir_files.MetricsWriter(workdir)
     writer.truncate(int(state.step))
     sample_dir = os.path.join(workdir, "samples")
@@ -179,9 +184,13 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
         bar = tqdm(total=total, initial=step, desc="train", dynamic_ncols=True)
     logger = RowLogger(writer, config, family, step, bar, step_callback)
     pending = []
-    with preemption.StopRequest() as stop:
+    # The host reads the next batches in a thread while the device runs the update.
+    batches = data.Prefetcher(read_rows, step, total)
+    with preemption.StopRequest() as stop, contextlib.ExitStack() as closing:
+        closing.callback(lambda: batches.close())
         while step < total:
-            state, metrics = update(state, read_batch(step))
+            _, rows = next(batches)
+            state, metrics = update(state, place(rows))
             step += 1
             pending.append((step, metrics))
             if bar is not None:
@@ -196,6 +205,8 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 step = roll_back(trip, ckpt, record, writer, workdir, g_cfg)
                 _, update = compile_update(record.lr_scale)
                 state = ckpt.restore(state, step) if step else fresh_state()
+                batches.close()
+                batches = data.Prefetcher(read_rows, step, total)
                 logger.restart(step)
                 if bar is not None:
                     bar.reset(total)
