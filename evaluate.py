@@ -11,7 +11,8 @@
 
 The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
 (for instance sampling with a K2 other than the training K). Each mode writes
-``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it.
+``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it; with the tensorboard
+extra its figures also go to the run's TensorBoard event files, as ``eval/<mode>/<stat>``.
 """
 import os
 

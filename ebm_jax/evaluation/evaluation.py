@@ -19,6 +19,7 @@ from ebm_jax.core import ais, sampler
 from ebm_jax.runtime import checkpointing, distributed, parallel
 from ebm_jax import data, plotting
 from ebm_jax.evaluation import likelihood, stats
+from ebm_jax.training import tensorboard
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +174,7 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
     seed = int(config.eval.seed if seed is None else seed)
     out_dir = os.path.join(workdir, "eval")
     request = Request(num_samples, seed, options)
+    events = tensorboard.EventLog(workdir, config.training.get("tensorboard", "auto"))
     if distributed.is_main_process():
         os.makedirs(out_dir, exist_ok=True)
         result = run_mode(run, config, out_dir, mode, request)
@@ -181,6 +183,7 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
         # files of the others are written to a scratch directory and dropped.
         with tempfile.TemporaryDirectory() as scratch:
             result = run_mode(run, config, scratch, mode, request)
+    events.evaluation(run.step, mode, result["stats"])
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items())
     result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"
     return result

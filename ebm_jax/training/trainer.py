@@ -12,7 +12,7 @@ import numpy as np
 from absl import logging
 
 from ebm_jax.runtime import checkpointing, distributed, parallel, preemption, validation
-from ebm_jax.training import guard, train_step
+from ebm_jax.training import guard, tensorboard, train_step
 from ebm_jax.models import nets
 from ebm_jax import plotting
 from ebm_jax.core import sampler
@@ -34,9 +34,10 @@ class MetricsWriter:
     """Appends one JSON object per line to ``workdir/metrics.jsonl``; in a multi-process run
     only process 0 writes."""
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, events: tensorboard.EventLog | None = None):
         self.path = os.path.join(workdir, "metrics.jsonl")
         self.enabled = distributed.is_main_process()
+        self.events = events or tensorboard.EventLog(workdir, "false")
 
     def write(self, step: int, metrics: dict) -> None:
         if not self.enabled:
@@ -46,6 +47,7 @@ class MetricsWriter:
                     for k, v in metrics.items()})
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
+        self.events.scalars(step, metrics)
 
     def event(self, step: int, fields: dict) -> None:
         """Appends a row that records an event (such as a rollback) rather than an update."""
@@ -53,10 +55,12 @@ class MetricsWriter:
             return
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": int(step), **fields}) + "\n")
+        self.events.text(step, "events", json.dumps(fields))
 
     def truncate(self, step: int) -> None:
         """Drops update rows after ``step``, which the replayed steps log again on resume or
         after a rollback; event rows stay."""
+        self.events.truncate(step)
         if not self.enabled or not os.path.exists(self.path):
             return
         rows = [r for r in read_metrics(os.path.dirname(self.path))
@@ -161,6 +165,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     t_cfg, g_cfg = config.training, config.guard
     validation.check_batch_size(t_cfg.batch_size, mesh)
     validation.check_same_model(workdir, config, ds.shape)
+    events = tensorboard.EventLog(workdir, t_cfg.tensorboard)
 
     record = guard.Record.load(workdir)
 
@@ -184,7 +189,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     run_sampler = sampler.make_sampler(model.energy, config.sampling, ds.shape, mesh=mesh,
                                        input_grad=model.input_grad)
     plot_key = jax.random.fold_in(jax.random.key(config.seed), 2)
-    writer = MetricsWriter(workdir)
+    writer = MetricsWriter(workdir, events)
     writer.truncate(int(state.step))
     sample_dir = os.path.join(workdir, "samples")
     os.makedirs(sample_dir, exist_ok=True)
@@ -223,9 +228,10 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 continue
             logger.write(rows)
             if every(t_cfg.sample_every):
+                png = os.path.join(sample_dir, f"step_{step:07d}.png")
                 write_samples_png(run_sampler, state.params, jax.random.fold_in(plot_key, step),
-                                  t_cfg.num_plot_samples,
-                                  os.path.join(sample_dir, f"step_{step:07d}.png"), ds, mesh)
+                                  t_cfg.num_plot_samples, png, ds, mesh)
+                events.image(step, "samples", png)
             if every(t_cfg.checkpoint_every) or stop.signum is not None:
                 ckpt.save(state)
             if stop.signum is not None:
