@@ -3,6 +3,7 @@
 They run ``train.py`` and ``evaluate.py`` as a cluster would, and the results are compared with
 one process on the same global batch and the same chains.
 """
+import importlib.util
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from ebm_jax.configs import test as test_config
 from ebm_jax.runtime import checkpointing, distributed, parallel
 from ebm_jax import data
 from ebm_jax.evaluation import evaluation
-from ebm_jax.training import trainer
+from ebm_jax.training import tensorboard, trainer
 from tests.conftest import ROOT
 
 
@@ -107,3 +108,9 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
     assert saved["protocol"]["num_samples"] == 9
     single = evaluation.draw_samples(restored, restored.config, 9, 5)
     np.testing.assert_allclose(x, single, rtol=1e-5, atol=1e-6)
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        # Process 0 alone wrote the event file: each step once, the evaluation once.
+        scalars = tensorboard.read_scalars(str(two))
+        assert [step for step, _ in scalars["loss"]] == [1, 2, 3, 4]
+        assert [step for step, _ in scalars["eval/samples/std"]] == [4]
