@@ -159,3 +159,15 @@ def test_a_torn_last_record_is_dropped_at_the_next_truncate(tmp_path, needs_extr
     log.truncate(5)
     log.scalars(3, {"loss": 3.0})
     assert event_log.read_scalars(str(tmp_path)) == {"loss": [(1, 1.0), (2, 2.0), (3, 3.0)]}
+
+
+def test_an_image_array_and_a_text_read_back_as_written(tmp_path, needs_extra):
+    log = event_log.EventLog(str(tmp_path), "true")
+    grid = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    log.image(2, "grid", grid)
+    log.image(2, "gray", grid[..., :1])
+    log.text(3, "events", '{"event": "rollback"}')
+    events = event_log.read_events(str(tmp_path))
+    np.testing.assert_array_equal(events["grid"][0][1], grid)
+    np.testing.assert_array_equal(events["gray"][0][1], grid[..., :1])
+    assert events["events"] == [(3, '{"event": "rollback"}')]

@@ -89,7 +89,7 @@ class EventLog:
         if setting == "true" and self._tb is None:
             raise validation.InputError(
                 "training.tensorboard is 'true' but the tensorboard package is not installed, "
-                f"so no event files can be written. Nothing was written; install it with "
+                "so no event files can be written. Nothing was written; install it with "
                 f"`{INSTALL}` (no TensorFlow needed), or set --config.training.tensorboard=auto "
                 "to write them only where it is installed.")
         self.directory = os.path.join(workdir, "tensorboard")
