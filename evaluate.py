@@ -12,8 +12,9 @@
 
 The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
 (for instance sampling with a K2 other than the training K). Each mode writes
-``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it. The work is done by
-``ebm_jax.evaluation.runner.evaluate``; this script only parses flags.
+``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it; with the tensorboard
+extra its figures also go to the run's TensorBoard event files, as ``eval/<mode>/<stat>``. The
+work is done by ``ebm_jax.evaluation.runner.evaluate``; this script only parses flags.
 
 Exit codes (see ``ebm_jax/cli/errors.py``): 0 done; 1 bad input (a missing workdir, one with no
 readable checkpoint, an unknown override, a mode that does not apply to the run's family or

@@ -4,7 +4,8 @@
 
 The work is done by ``ebm_jax.training.trainer.train_and_evaluate``; this script only parses flags, so
 that everything stays importable and testable. A run resumes from the latest checkpoint in
-``--workdir``. Logs: ``metrics.jsonl``; pictures: ``samples/step_*.png``.
+``--workdir``. Logs: ``metrics.jsonl`` (and TensorBoard event files in ``tensorboard/`` with the
+tensorboard extra); pictures: ``samples/step_*.png``.
 
 Exit codes (see ``ebm_jax/errors.py``): 0 done; 1 bad input, explained in one paragraph (add
 ``--verbose`` for the traceback); 3 diverged despite ``guard.max_rollbacks`` rollbacks; 143 or

@@ -19,7 +19,7 @@ from ebm_jax import data
 from ebm_jax.configs import test as test_config
 from ebm_jax.evaluation import common
 from ebm_jax.evaluation import run as run_lib
-from ebm_jax.runtime import distributed, parallel, workdir_files
+from ebm_jax.runtime import distributed, parallel, tensorboard, workdir_files
 from ebm_jax.training import trainer
 from tests.conftest import ROOT, config_args, tiny_config
 
@@ -110,6 +110,12 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
     assert saved["protocol"]["num_samples"] == 9
     single = common.draw_samples(restored, restored.config, 9, 5)
     np.testing.assert_allclose(x, single, rtol=1e-5, atol=1e-6)
+
+    if tensorboard.EventLog(str(two)).enabled:  # the tensorboard extra is installed
+        # Process 0 alone wrote the event file: each step once, the evaluation once.
+        scalars = tensorboard.read_scalars(str(two))
+        assert [step for step, _ in scalars["loss"]] == [1, 2, 3, 4]
+        assert [step for step, _ in scalars["eval/samples/std"]] == [4]
 
 
 @pytest.mark.parametrize("family, name", [("latent_ebm", "latent_ebm_digits"),

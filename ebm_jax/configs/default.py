@@ -74,6 +74,8 @@ def get_config():
     training.log_every = 50
     training.sample_every = 1000   # PNG of fresh short-run samples
     training.num_plot_samples = 64
+    training.tensorboard = "auto"  # auto | true | false: event files in workdir/tensorboard/
+    #                                (auto: when the tensorboard extra is installed)
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "adam"    # any optax optimizer; the fields below that it takes are passed

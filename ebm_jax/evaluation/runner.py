@@ -17,7 +17,7 @@ from typing import Any
 from ebm_jax.evaluation import common
 from ebm_jax.evaluation import run as run_lib
 from ebm_jax.evaluation.modes import MODES
-from ebm_jax.runtime import distributed, validation
+from ebm_jax.runtime import distributed, tensorboard, validation
 
 ALL = "all"
 
@@ -127,6 +127,8 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
             os.makedirs(out_dir, exist_ok=True)
             for name in os.listdir(scratch):
                 shutil.move(os.path.join(scratch, name), os.path.join(out_dir, name))
+    tensorboard.EventLog(workdir, config.training.get("tensorboard", "auto")).evaluation(
+        run.step, mode, result["stats"])
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items()
                         if isinstance(v, (int, float)))
     result["summary_line"] = f"{mode} at step {run.step} -> {out_dir}; {summary}"

@@ -60,9 +60,11 @@ class MetricsWriter:
     """Appends one JSON object per line to ``workdir/metrics.jsonl``; in a multi-process run
     only process 0 writes."""
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, events=None):
+        """``events`` (a ``tensorboard.EventLog``), if given, receives the same rows."""
         self.path = os.path.join(workdir, METRICS_FILE)
         self.enabled = distributed.is_main_process()
+        self.events = events
 
     def write(self, step: int, metrics: dict) -> None:
         if not self.enabled:
@@ -72,6 +74,8 @@ class MetricsWriter:
                     for k, v in metrics.items()})
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
+        if self.events is not None:
+            self.events.scalars(step, metrics)
 
     def event(self, step: int, fields: dict) -> None:
         """Appends a row that records an event (such as a rollback) rather than an update."""
@@ -79,10 +83,14 @@ class MetricsWriter:
             return
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": int(step), **fields}) + "\n")
+        if self.events is not None:
+            self.events.text(step, "events", json.dumps(fields))
 
     def truncate(self, step: int) -> None:
         """Drops update rows after ``step``, which the replayed steps log again on resume or
         after a rollback; event rows stay."""
+        if self.events is not None:
+            self.events.truncate(step)
         if not self.enabled or not os.path.exists(self.path):
             return
         rows = [r for r in read_metrics(os.path.dirname(self.path))

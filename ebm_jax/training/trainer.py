@@ -20,8 +20,8 @@ from ebm_jax import data, plotting
 from ebm_jax.core import keys
 from ebm_jax.families import base, registry
 from ebm_jax.models import nets
-from ebm_jax.runtime import (checkpointing, distributed, parallel, preemption, validation,
-                             workdir_files)
+from ebm_jax.runtime import (checkpointing, distributed, parallel, preemption, tensorboard,
+                             validation, workdir_files)
 from ebm_jax.training import guard, optim
 
 
@@ -150,6 +150,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     validation.check_batch_size(t_cfg.batch_size, mesh)
     validation.check_same_model(workdir, config, ds.shape)
     meta = state_meta(family, workdir, len(ds), mesh)
+    events = tensorboard.EventLog(workdir, t_cfg.tensorboard)
     record = guard.Record.load(workdir)
 
     def compile_update(lr_scale: float):
@@ -171,7 +172,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
 
     run_sampler = family.make_sampler(mesh=mesh)
     read_rows, place = batch_reader(ds, t_cfg.batch_size, config.seed, mesh)
-    writer = workdir_files.MetricsWriter(workdir)
+    writer = workdir_files.MetricsWriter(workdir, events)
     writer.truncate(int(state.step))
     sample_dir = os.path.join(workdir, "samples")
     os.makedirs(sample_dir, exist_ok=True)
@@ -214,9 +215,10 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 continue
             logger.write(rows)
             if every(t_cfg.sample_every):
+                png = os.path.join(sample_dir, f"step_{step:07d}.png")
                 write_samples_png(run_sampler, state.params, keys.plot_key(config.seed, step),
-                                  t_cfg.num_plot_samples,
-                                  os.path.join(sample_dir, f"step_{step:07d}.png"), ds, mesh)
+                                  t_cfg.num_plot_samples, png, ds, mesh)
+                events.image(step, "samples", png)
             if every(t_cfg.checkpoint_every) or stop.signum is not None:
                 ckpt.save(state)
             if stop.signum is not None:
