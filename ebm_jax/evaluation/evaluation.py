@@ -18,7 +18,7 @@ import numpy as np
 from ebm_jax.core import ais, sampler
 from ebm_jax.runtime import checkpointing, distributed, parallel
 from ebm_jax import data, plotting
-from ebm_jax.evaluation import likelihood, stats
+from ebm_jax.evaluation import digit_features, likelihood, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +146,10 @@ _register_modes()
 
 
 def default_num_samples(config, mode: str) -> int:
-    """``config.eval.<mode>_num_samples`` where the config has it, else ``eval.num_samples``."""
+    """``config.eval.<mode>_num_samples`` where the config has it, else ``eval.num_samples``;
+    fid on a digit data set takes ``digit_features.default_num_samples``."""
+    if mode == "fid" and digit_features.network_for(config.data.dataset):
+        return digit_features.default_num_samples(config)
     return int(config.eval.get(f"{mode}_num_samples", 0) or config.eval.num_samples)
 
 

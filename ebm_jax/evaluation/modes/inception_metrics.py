@@ -11,6 +11,10 @@ Options: ``inception_weights`` (the converted ``.npz``; see ``ebm_jax.evaluation
 ``inception_width`` and ``inception_size`` (only for a smaller, Inception-shaped network, as in
 tests), ``batch_size`` (400), ``cache_dir``, ``num_reference`` (examples for the statistics;
 all by default), ``kid_subsets`` (100) and ``kid_subset_size`` (1000).
+
+On digits, mnist and mnist5k ``fid`` uses a small digit classifier instead of Inception
+(``ebm_jax.evaluation.digit_features``; option ``digit_weights``), with a real-digit floor and a
+noise ceiling beside the model's figures.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import numpy as np
 
 from ebm_jax import data
 from ebm_jax.runtime import distributed, parallel
-from ebm_jax.evaluation import evaluation, fid, inception
+from ebm_jax.evaluation import digit_features, evaluation, fid, inception
 from ebm_jax.core import sampler
 
 KID_REFERENCE_FEATURES = 5000
@@ -138,6 +142,8 @@ def evaluate_fid_stats(run, config, out_dir: str, request: evaluation.Request) -
 
 def evaluate_fid(run, config, out_dir: str, request: evaluation.Request) -> dict:
     _check_image(run)
+    if digit_features.network_for(config.data.dataset):
+        return digit_features.evaluate_fid(run, config, request)
     net = Network(request)
     mesh = run.mesh
     mu_ref, sigma_ref, feat_ref, path, n_ref = reference_stats(config, net, request, mesh)

@@ -2,7 +2,7 @@
 numbers.
 
 Image models get samples, diagnostics, transition, interpolation, reconstruction and, when the
-Inception weights are present, fid; vector (toy) models get samples, diagnostics and density.
+Inception weights are present or the data are digits (``digit_features``), fid; vector (toy) models get samples, diagnostics and density.
 A mode that cannot run (for instance fid without weights) is listed with its reason.
 Each mode draws its own default number of samples (``evaluation.default_num_samples``); the
 seed and the options are shared.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ebm_jax.evaluation import evaluation, inception
+from ebm_jax.evaluation import digit_features, evaluation, inception
 
 IMAGE_MODES = ("samples", "diagnostics", "transition", "interpolation", "reconstruction", "fid")
 VECTOR_MODES = ("samples", "diagnostics", "density")
@@ -22,8 +22,8 @@ def applicable_modes(run) -> list[str]:
     return [m for m in modes if m in evaluation.MODES]
 
 
-def skip_reason(mode: str, request: evaluation.Request) -> str | None:
-    if mode == "fid":
+def skip_reason(mode: str, request: evaluation.Request, config=None) -> str | None:
+    if mode == "fid" and not (config and digit_features.network_for(config.data.dataset)):
         path = request.option("inception_weights") or inception.default_weights_path()
         if not os.path.exists(path):
             return inception.missing_weights_message(path)
@@ -55,7 +55,7 @@ def write_report(path: str, run, results: dict, skipped: dict, out_dir: str):
 def evaluate_all(run, config, out_dir: str, request: evaluation.Request) -> dict:
     results, skipped, flat = {}, {}, {}
     for mode in applicable_modes(run):
-        reason = skip_reason(mode, request)
+        reason = skip_reason(mode, request, config)
         if reason:
             skipped[mode] = reason
             continue
