@@ -299,6 +299,22 @@ def reference_points(spec: Spec, params, num_samples: int, seed: int, **kid) -> 
             "ceiling": compare(spec, params, noise, ref, seed=seed, **kid)}
 
 
+def per_snapshot(config, k2, snaps_TB, seed: int) -> dict:
+    """``fid_K<k>``, ``kid_K<k>`` and ``confident_fraction_K<k>`` of each K2 snapshot for a
+    digit data set (``--mode=transition``), against the training split; {} otherwise. With few
+    samples the FID is biased upwards; compare K2 values at one sample count."""
+    name = network_for(config.data.dataset)
+    if name is None or snaps_TB.shape[1] < 2:
+        return {}
+    spec, params = SPECS[name], load(name)
+    reference = features(spec, params, split(name)[0])[0]
+    flat = {}
+    for k, x in zip(k2, snaps_TB):
+        point = compare(spec, params, x, reference, kid_subsets=10, seed=seed)
+        flat.update({f"{m}_K{k}": point[m] for m in ("fid", "kid", "confident_fraction")})
+    return flat
+
+
 def evaluate_fid(run, config, request) -> dict:
     """``--mode=fid`` for a digit data set: the model's fresh samples, the floor and the
     ceiling, all against the training split of the network's data."""
