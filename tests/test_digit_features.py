@@ -124,6 +124,8 @@ def test_fid_mode_on_a_tiny_digits_workdir_reports_network_floor_and_ceiling(tin
     assert protocol["network"]["test_accuracy"] == pytest.approx(DIGITS.test_accuracy, abs=1e-4)
     assert protocol["num_samples"] == protocol["ceiling_num_samples"] == 297
     assert protocol["floor_num_samples"] == 297 and protocol["reference_examples"] == 1500
+    assert protocol["training_copy_num_samples"] == 297
+    assert 0 < stats["training_copy_fid"] < stats["floor_fid"]
     # Four updates and K=5 leave the samples near their uniform start.
     assert stats["floor_fid"] < 40 < stats["fid"] <= 1.1 * stats["ceiling_fid"]
     assert stats["floor_kid"] < stats["kid"]

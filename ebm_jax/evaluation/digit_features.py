@@ -20,7 +20,9 @@ the number of classes that are the argmax of at least 1% of those, which catches
 ``--mode=fid`` uses these networks for the data sets of ``NETWORK_OF_DATASET`` and reports,
 beside the model's figures, a floor (held-out real digits against the training digits, the
 reference) and a ceiling (uniform noise U[-1, 1]), each with the same features and, as far as
-the held-out split allows, the same number of samples.
+the held-out split allows, the same number of samples; and ``training_copy``, training digits
+themselves, which a model that reproduces its training data would score. A model trained on
+all the digits can go below the floor: the held-out digits come from other writers.
 """
 from __future__ import annotations
 
@@ -288,15 +290,20 @@ def default_num_samples(config) -> int:
 
 
 def reference_points(spec: Spec, params, num_samples: int, seed: int, **kid) -> dict:
-    """The training images' features (the reference), and the floor and ceiling figures: the
-    held-out images (at most ``num_samples``) and ``num_samples`` of U[-1, 1] noise."""
+    """The training images' features (the reference), and the figures of: the held-out images
+    (at most ``num_samples``; the floor), ``num_samples`` of U[-1, 1] noise (the ceiling), and
+    ``num_samples`` training images drawn without replacement (``training_copy``: what a model
+    that reproduces the reference images scores; below the floor, since the held-out images
+    differ a little from the training ones and the network has fitted the latter)."""
     x_train, _, x_test, _ = split(spec.name)
     ref = features(spec, params, x_train)[0]
-    noise = np.random.default_rng(seed).uniform(
-        -1.0, 1.0, (num_samples, spec.image_size, spec.image_size, 1)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-1.0, 1.0, (num_samples, spec.image_size, spec.image_size, 1))
+    copy = x_train[rng.choice(len(x_train), min(num_samples, len(x_train)), replace=False)]
     return {"reference": ref,
             "floor": compare(spec, params, x_test[:num_samples], ref, seed=seed, **kid),
-            "ceiling": compare(spec, params, noise, ref, seed=seed, **kid)}
+            "ceiling": compare(spec, params, noise.astype(np.float32), ref, seed=seed, **kid),
+            "training_copy": compare(spec, params, copy, ref, seed=seed, **kid)}
 
 
 def per_snapshot(config, k2, snaps_TB, seed: int) -> dict:
@@ -339,11 +346,12 @@ def evaluate_fid(run, config, request) -> dict:
                  "feature_dim": spec.feature_dim},
         split=spec.split_text, reference="the training examples of the split",
         reference_examples=len(points["reference"]), floor="the held-out examples, real",
-        ceiling="uniform noise U[-1, 1]", confidence=CONFIDENCE,
+        ceiling="uniform noise U[-1, 1]",
+        training_copy="training examples drawn without replacement", confidence=CONFIDENCE,
         coverage_fraction=COVERAGE_FRACTION, sample_seconds=sample_seconds)
     counts = {k: model.pop(k) for k in ("confident_class_counts", "num_samples")}
     stats = dict(model)
-    for label in ("floor", "ceiling"):
+    for label in ("floor", "ceiling", "training_copy"):
         point = points[label]
         point.pop("confident_class_counts")
         protocol[f"{label}_num_samples"] = point.pop("num_samples")
