@@ -110,6 +110,8 @@ def test_digit_data_sets_pick_the_digit_network_and_its_sample_count():
         == ["digits", "mnist", "mnist", None]
     request = evaluation.Request(8, 0, {"inception_weights": "/nonexistent.npz"})
     assert report.skip_reason("fid", request, config) is None
+    forced = evaluation.Request(8, 0, dict(request.options, feature_network="inception"))
+    assert "not found" in report.skip_reason("fid", forced, config)
     config.data.dataset = "cifar10"
     assert "not found" in report.skip_reason("fid", request, config)
 

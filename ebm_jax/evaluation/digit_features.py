@@ -117,6 +117,13 @@ def network_for(dataset: str) -> str | None:
     return NETWORK_OF_DATASET.get(dataset)
 
 
+def uses_digit_network(config, request) -> bool:
+    """Whether ``--mode=fid`` scores this run with a digit network: a digit data set, unless the
+    request's ``feature_network`` option is ``inception``."""
+    return (request.option("feature_network", "auto") != "inception"
+            and network_for(config.data.dataset) is not None)
+
+
 def load_labelled(name: str) -> tuple[np.ndarray, np.ndarray]:
     """All images of a network's data (N, S, S, 1) in [-1, 1] and their labels, in order."""
     if name == "digits":

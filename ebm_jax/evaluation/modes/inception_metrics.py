@@ -14,7 +14,7 @@ all by default), ``kid_subsets`` (100) and ``kid_subset_size`` (1000).
 
 On digits, mnist and mnist5k ``fid`` uses a small digit classifier instead of Inception
 (``ebm_jax.evaluation.digit_features``; option ``digit_weights``), with a real-digit floor and a
-noise ceiling beside the model's figures.
+noise ceiling beside the model's figures; ``feature_network='inception'`` keeps Inception.
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def evaluate_fid_stats(run, config, out_dir: str, request: evaluation.Request) -
 
 def evaluate_fid(run, config, out_dir: str, request: evaluation.Request) -> dict:
     _check_image(run)
-    if digit_features.network_for(config.data.dataset):
+    if digit_features.uses_digit_network(config, request):
         return digit_features.evaluate_fid(run, config, request)
     net = Network(request)
     mesh = run.mesh

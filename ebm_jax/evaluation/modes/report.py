@@ -23,7 +23,7 @@ def applicable_modes(run) -> list[str]:
 
 
 def skip_reason(mode: str, request: evaluation.Request, config=None) -> str | None:
-    if mode == "fid" and not (config and digit_features.network_for(config.data.dataset)):
+    if mode == "fid" and not (config and digit_features.uses_digit_network(config, request)):
         path = request.option("inception_weights") or inception.default_weights_path()
         if not os.path.exists(path):
             return inception.missing_weights_message(path)
