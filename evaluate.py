@@ -66,6 +66,9 @@ flags.DEFINE_boolean("fixed_noise", None, "interpolation: the same Langevin nois
                      "rho (default true).")
 flags.DEFINE_string("inception_weights", None, "fid, fid_stats: the converted Inception .npz "
                     "(default $EBM_JAX_INCEPTION or ~/.cache/ebm_jax/fid_inception_v3.npz).")
+flags.DEFINE_enum("feature_network", None, ["auto", "inception"], "fid: 'auto' scores digits, "
+                  "mnist and mnist5k with a digit classifier, others with Inception (default); "
+                  "'inception' always uses Inception.")
 flags.DEFINE_string("cache_dir", None, "fid, fid_stats: where reference statistics are cached "
                     "(default ~/.cache/ebm_jax).")
 flags.DEFINE_integer("num_reference", None, "fid, fid_stats: data examples for the reference "
@@ -79,8 +82,8 @@ flags.DEFINE_integer("num_batches", None, "diagnostics: fresh batches for the mo
 flags.DEFINE_bool("verbose", False, "Print tracebacks with errors.")
 flags.mark_flags_as_required(["workdir"])
 
-_MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights", "cache_dir",
-               "num_reference", "batch_size", "num_images", "num_iters", "targets",
+_MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights",
+               "feature_network", "cache_dir", "num_reference", "batch_size", "num_images", "num_iters", "targets",
                "num_batches", "split", "logdet", "chunk_size", "inversion_iters", "num_chains",
                "num_temps", "temperature", "mcmc_step_size")
 

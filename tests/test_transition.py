@@ -20,6 +20,8 @@ def test_k2_zero_is_the_uniform_noise_and_later_columns_continue_the_same_chains
     assert x0.min() >= -1 and x0.max() <= 1
     assert result["stats"]["saturation_K0"] == 0.0
     assert result["stats"]["abs_mean_K0"] == pytest.approx(0.5, abs=0.05)
+    # Digits also get the digit network's FID per K2; K2 = 0 is noise, far from the digits.
+    assert result["stats"]["fid_K0"] > 100 and np.isfinite(result["stats"]["fid_K5"])
     # Column K2 = 5 is what the sampler gives with K = 5 from the same seed (batch 0 key).
     run = run_lib.load_workdir(tiny_workdir)
     k5 = common.draw_samples(run, run.config, 16, 2)

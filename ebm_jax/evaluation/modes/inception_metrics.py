@@ -11,16 +11,21 @@ Options: ``inception_weights`` (the converted ``.npz``; see ``ebm_jax.evaluation
 ``inception_width`` and ``inception_size`` (only for a smaller, Inception-shaped network, as in
 tests), ``batch_size`` (400), ``cache_dir``, ``num_reference`` (examples for the statistics;
 all by default), ``kid_subsets`` (100) and ``kid_subset_size`` (1000).
+
+On digits, mnist and mnist5k ``fid`` uses a small digit classifier instead of Inception
+(``ebm_jax.evaluation.digit_features``; option ``digit_weights``), with a real-digit floor and a
+noise ceiling beside the model's figures; ``feature_network='inception'`` keeps Inception.
 """
 from __future__ import annotations
 
 import os
+import time
 
 import jax
 import numpy as np
 
 from ebm_jax import data
-from ebm_jax.evaluation import common, fid, inception
+from ebm_jax.evaluation import common, digit_features, fid, inception
 from ebm_jax.runtime import distributed, parallel, validation
 
 KID_REFERENCE_FEATURES = 5000
@@ -129,6 +134,8 @@ def evaluate_fid_stats(run, config, out_dir: str, request: common.Request) -> di
 
 
 def evaluate_fid(run, config, out_dir: str, request: common.Request) -> dict:
+    if digit_features.uses_digit_network(config, request):
+        return evaluate_digit_fid(run, config, request)
     net = Network(request)
     mesh = run.mesh
     mu_ref, sigma_ref, feat_ref, path, n_ref = reference_stats(config, net, request, mesh)
@@ -147,7 +154,44 @@ def evaluate_fid(run, config, out_dir: str, request: common.Request) -> dict:
                       "kid": kid_mean, "kid_std": kid_std}}
 
 
-def check(run, config, request) -> None:
+def evaluate_digit_fid(run, config, request: common.Request) -> dict:
+    """``--mode=fid`` for a digit data set: the model's fresh samples, the floor and the
+    ceiling, all against the training split of the network's data (``digit_features``)."""
+    df = digit_features
+    name = df.network_for(config.data.dataset)
+    spec = df.SPECS[name]
+    path = request.option("digit_weights") or spec.weights_path
+    params = df.load(name, path)
+    kid = dict(kid_subsets=int(request.option("kid_subsets", 100)),
+               kid_subset_size=int(request.option("kid_subset_size", 1000)))
+    start = time.perf_counter()
+    x = common.draw_samples(run, config, request.num_samples, request.seed)
+    sample_seconds = time.perf_counter() - start
+    points = df.reference_points(spec, params, request.num_samples, request.seed, **kid)
+    model = df.compare(spec, params, x, points["reference"], seed=request.seed, **kid)
+    with np.load(path) as f:
+        accuracy = float(f["test_accuracy"])
+    protocol = common.protocol(config, request.num_samples, request.seed, run.step)
+    protocol.update(
+        network={"name": f"{name}_classifier", "weights": path, "test_accuracy": accuracy,
+                 "feature_dim": spec.feature_dim},
+        split=spec.split_text, reference="the training examples of the split",
+        reference_examples=len(points["reference"]), floor="the held-out examples, real",
+        ceiling="uniform noise U[-1, 1]",
+        training_copy="training examples drawn without replacement", confidence=df.CONFIDENCE,
+        coverage_fraction=df.COVERAGE_FRACTION, sample_seconds=sample_seconds)
+    counts = {k: model.pop(k) for k in ("confident_class_counts", "num_samples")}
+    stats = dict(model)
+    for label in ("floor", "ceiling", "training_copy"):
+        point = points[label]
+        point.pop("confident_class_counts")
+        protocol[f"{label}_num_samples"] = point.pop("num_samples")
+        stats.update({f"{label}_{k}": v for k, v in point.items()})
+    return {"mode": "fid", "protocol": protocol, "stats": stats,
+            "confident_class_counts": counts["confident_class_counts"]}
+
+
+def check_inception(run, config, request) -> None:
     """The Inception weights must be there, and the images gray or RGB."""
     if run.data_shape[-1] not in (1, 3):
         raise validation.InputError("FID, IS and KID need images with 1 or 3 channels")
@@ -156,7 +200,14 @@ def check(run, config, request) -> None:
         raise validation.InputError(inception.missing_weights_message(path))
 
 
+def check(run, config, request) -> None:
+    """Digit data sets use the digit network, shipped with the package; others Inception."""
+    if not digit_features.uses_digit_network(config, request):
+        check_inception(run, config, request)
+
+
 FID = common.Mode("fid", evaluate_fid, "FID, Inception Score and KID of fresh samples",
                   data="image", check=check)
 FID_STATS = common.Mode("fid_stats", evaluate_fid_stats, "the data set's reference statistics "
-                        "for FID", data="image", check=check, in_all=False)
+                        "for FID", data="image", check=check_inception,
+                        in_all=False)

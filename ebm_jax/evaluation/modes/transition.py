@@ -3,7 +3,8 @@
 The same chains (same x_0, same noise) are read at every K2: step k of a chain draws its noise
 from ``fold_in(key, k)``, so the state after K2 steps of one long chain is exactly a K2-step
 chain. Over-saturation is measured per K2 as the fraction of values beyond +-1 and the mean
-|x|; for an image model both grow once K2 passes K1.
+|x|; for an image model both grow once K2 passes K1. On digit data sets each K2 also gets the
+digit network's FID, KID and confident fraction (``digit_features.per_snapshot``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import numpy as np
 
 from ebm_jax import plotting
-from ebm_jax.evaluation import common, stats
+from ebm_jax.evaluation import common, digit_features, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import validation
 
@@ -61,6 +62,7 @@ def evaluate_transition(run, config, out_dir: str, request: common.Request) -> d
     for i, k in enumerate(k2):
         flat[f"saturation_K{k}"] = curves["saturation"][i]
         flat[f"abs_mean_K{k}"] = curves["abs_mean"][i]
+    flat.update(digit_features.per_snapshot(config, k2, snaps_TB, request.seed))
     protocol = common.protocol(long_run, request.num_samples, request.seed, run.step)
     protocol.update(K=list(k2), K1=k1)
     return {"mode": "transition", "protocol": protocol, "K2": list(k2), "curves": curves,
