@@ -52,7 +52,8 @@ BAD_INPUT = [
     ("non-positive num_images", "ebm", "reconstruction", {"num_images": 0},
      "--num_images must be positive"),
     ("bpd on a LeakyReLU model", "ebm", "bpd", {}, "makes the energy piecewise linear"),
-    ("fid without weights", "ebm", "fid", {"inception_weights": "/nonexistent/w.npz"},
+    ("fid without weights", "ebm", "fid", {"inception_weights": "/nonexistent/w.npz",
+                                           "feature_network": "inception"},
      "pt_inception-2015-12-05"),
     ("a mode that does not apply to the family", "generator", "transition", {},
      "--mode=transition does not apply: a generator run has no snapshots"),
@@ -90,9 +91,10 @@ def test_the_script_prints_the_paragraph_without_a_traceback(workdirs):
     assert "Traceback" not in out.stderr
 
 
+# fid applies: digits are scored by the shipped digit network, which needs no download.
 EXPECTED = {
-    "latent_ebm": {"samples", "transition", "reconstruction", "diagnostics"},
-    "generator": {"samples", "interpolation", "reconstruction", "diagnostics"},
+    "latent_ebm": {"samples", "transition", "reconstruction", "diagnostics", "fid"},
+    "generator": {"samples", "interpolation", "reconstruction", "diagnostics", "fid"},
 }
 
 
@@ -107,7 +109,8 @@ def test_all_runs_what_applies_to_a_latent_family_and_lists_the_rest(family_work
     for name, reason in result["skipped"].items():
         assert "\n" not in reason and reason, name
     assert "does not apply" in result["skipped"]["density"]
-    assert "pt_inception" in result["skipped"]["fid"]
+    assert "pt_inception" in result["skipped"]["fid_stats"]
+    assert "has no held-out examples" in result["skipped"]["probe"]
     out = os.path.join(workdir, "eval")
     for name in EXPECTED[family]:
         saved = json.load(open(os.path.join(out, f"{name}.json")))
