@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from ebm_jax import parallel
+from ebm_jax import input_grad as input_grad_lib, parallel
 
 Array = jax.Array
 
@@ -213,6 +213,7 @@ def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
 
     With a ``mesh`` (``parallel.make_mesh``) the chains are split over its devices, across all
     processes; ``num_samples`` must then be a multiple of the device count."""
+    input_grad = input_grad_lib.for_sampling(input_grad, sampling_config)
     kwargs = sampling_kwargs(sampling_config, grad_given=input_grad is not None)
     num_steps = int(sampling_config.num_steps)
     constrain = parallel.split_constraint(mesh)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from ebm_jax import parallel, sampler
+from ebm_jax import input_grad as input_grad_lib, parallel, sampler
 
 Array = jax.Array
 
@@ -131,6 +131,7 @@ def make_train_step(energy: Callable[[Any, Array], Array], tx: optax.GradientTra
     num_steps = int(s_cfg.num_steps)
     num_steps_max = int(s_cfg.get("num_steps_max", 0) or 0)
     dynamic = num_steps_max > num_steps
+    input_grad = input_grad_lib.for_sampling(input_grad, s_cfg)
     sample_kwargs = sampler.sampling_kwargs(s_cfg, grad_given=input_grad is not None)
     data_noise_std = make_data_noise_schedule(t_cfg)
     seed = int(config.seed)
