@@ -19,7 +19,9 @@ The reference is ``torch_reference.py``, driven call by call in a process of its
 (``torch_worker.py``), so that ours and the reference alternate: on a shared machine the load
 then hits both alike, and ``ratio_torch_over_ours`` (above 1: ours faster) is what to read. ``mfu`` is the update's FLOPs, m F (2K + 6) with F the FLOPs of one forward pass of one
 image, over time and the chip's peak for the matmul precision (GPU only); ``mfu_cpu`` is the
-same FLOPs over time and the machine's measured matmul ceiling (the ``ceiling`` case). Every
+same FLOPs over time and the machine's matmul ceiling: a 2048^2 ``jnp.dot`` timed right after
+each timed pair (``ceiling_alongside_gflops``, as the load of a shared machine changes), else
+the start-of-run ``ceiling`` case. Every
 line names the machine (CPU model, family and model number, AVX-512 or not, cores, versions)
 and its ceiling. ``--grad_impl`` times our sampler with ``matmul`` or ``autodiff`` input
 gradients (``sampling.grad_impl``).
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -189,9 +192,27 @@ class Reference:
         self.proc.wait()
 
 
-def timed_pair(ours_fn, ref: Reference | None, cmd: str, repeats: int) -> dict:
+def ceiling_probe(n: int = 2048) -> Callable[[], float]:
+    """Returns a function giving the GFLOP/s of one fp32 n x n ``jnp.dot`` (best of 3), to time
+    the ceiling beside each call on a machine whose load changes."""
+    dot = jax.jit(lambda a, b: jnp.dot(a, b, precision="highest"))
+    a = jnp.full((n, n), 0.5, jnp.float32)
+    jax.block_until_ready(dot(a, a))
+
+    def probe() -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            jax.block_until_ready(dot(a, a))
+            best = min(best, time.perf_counter() - t)
+        return 2 * n**3 / best / 1e9
+
+    return probe
+
+
+def timed_pair(ours_fn, ref: Reference | None, cmd: str, repeats: int, probe=None) -> dict:
     """Wall seconds of ``ours_fn`` and of the reference's ``cmd``, after one warm-up each, in
-    turn ``repeats`` times."""
+    turn ``repeats`` times; with a ``probe`` (``ceiling_probe``), its GFLOP/s after each."""
     def ours():
         t = time.perf_counter()
         jax.block_until_ready(ours_fn())
@@ -201,15 +222,24 @@ def timed_pair(ours_fn, ref: Reference | None, cmd: str, repeats: int) -> dict:
     if ref is not None:
         ref.ask(cmd)
     times = {"ours": [], "torch": []} if ref is not None else {"ours": []}
+    ceilings = []
     for _ in range(repeats):
         times["ours"].append(ours())
         if ref is not None:
             times["torch"].append(ref.ask(cmd))
+        if probe is not None:
+            ceilings.append(probe())
+    if ceilings:
+        times["ceiling_alongside_gflops"] = ceilings
     return times
 
 
 def summary(times: dict, per: int = 1) -> dict:
     out = {}
+    if "ceiling_alongside_gflops" in times:
+        ceilings = times.pop("ceiling_alongside_gflops")
+        out["ceiling_alongside_gflops"] = round(statistics.median(ceilings), 1)
+        out["ceiling_alongside_all_gflops"] = [round(c, 1) for c in ceilings]
     for name, ts in times.items():
         out[f"{name}_ms"] = round(1e3 * statistics.median(ts) / per, 2)
         out[f"{name}_all_ms"] = [round(1e3 * t / per, 1) for t in ts]
@@ -218,9 +248,11 @@ def summary(times: dict, per: int = 1) -> dict:
     return out
 
 
-def mfu_cpu(flops: float, row: dict, ceiling_gflops: float | None, per: int = 1) -> dict:
-    """Achieved GFLOP/s of ours and the reference over the measured matmul ceiling."""
+def mfu_cpu(flops: float, row: dict, ceiling_gflops: float | None) -> dict:
+    """Achieved GFLOP/s of ours and the reference over the measured matmul ceiling: the one
+    timed beside the calls where there is one, else the start-of-run ``ceiling``."""
     out = {}
+    ceiling_gflops = row.get("ceiling_alongside_gflops") or ceiling_gflops
     for name in ("ours", "torch"):
         if f"{name}_ms" in row and ceiling_gflops:
             gflops = flops / (row[f"{name}_ms"] / 1e3) / 1e9
@@ -317,6 +349,7 @@ def run_setting(a, image_size: int, nf: int, precision: str, grad_impl: str, emi
     else:
         print(f"# {a.torch_reference} not found: no PyTorch baseline", file=sys.stderr)
     f_image = forward_flops(image_size, nf)
+    probe = ceiling_probe() if "ceiling_gflops" in machine else None
     if "compile" in cases or "memory" in cases:
         seconds, compiled = ours.compile()
         if "compile" in cases:
@@ -342,14 +375,14 @@ def run_setting(a, image_size: int, nf: int, precision: str, grad_impl: str, emi
                 row["note"] = "the reference's CPU peak is not measured (no allocator stats)"
             emit(row)
     if "langevin" in cases:
-        times = timed_pair(ours.langevin, ref, "langevin", a.repeats)
+        times = timed_pair(ours.langevin, ref, "langevin", a.repeats, probe)
         row = {"case": "langevin", **head, "chain_steps": a.langevin_steps,
                **summary(times, a.langevin_steps)}
         row["ours_mfu"] = mfu(2 * a.batch * f_image, row["ours_ms"] / 1e3, precision)
         row.update(mfu_cpu(2 * a.batch * f_image, row, machine.get("ceiling_gflops")))
         emit(row)
     if "update" in cases:
-        times = timed_pair(ours.update, ref, "update", a.repeats)
+        times = timed_pair(ours.update, ref, "update", a.repeats, probe)
         row = {"case": "update", **head, **summary(times)}
         row["ours_mfu"] = mfu(a.batch * f_image * (2 * a.steps + 6), row["ours_ms"] / 1e3,
                               precision)
