@@ -84,8 +84,8 @@ flags.mark_flags_as_required(["workdir"])
 
 _MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights",
                "feature_network", "cache_dir", "num_reference", "batch_size", "num_images",
-               "num_iters", "targets", "num_batches", "split", "logdet", "chunk_size", "inversion_iters", "num_chains",
-               "num_temps", "temperature", "mcmc_step_size")
+               "num_iters", "targets", "num_batches", "split", "logdet", "chunk_size",
+               "inversion_iters", "num_chains", "num_temps", "temperature", "mcmc_step_size")
 
 
 def main(argv):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.core import ais
+from ebm_jax.core.prior import Prior
 from ebm_jax.evaluation import runner
 
 
@@ -58,7 +59,7 @@ def test_gaussian_prior_path_gives_the_gaussian_normaliser():
     # exp(-|x|^2 / 2) on R^3 has Z = (2 pi)^(3/2); start from N(0, 2^2).
     f = lambda x: -0.5 * jnp.sum(x * x, axis=1)
     res = ais.ais_log_z(f, jax.random.key(2), (3,), num_chains=500, num_temps=100,
-                        mcmc_step_size=0.8, init="gaussian", init_std=2.0)
+                        mcmc_step_size=0.8, prior=Prior.gaussian(2.0))
     np.testing.assert_allclose(float(res.log_z), 1.5 * np.log(2 * np.pi), atol=0.03)
 
 

@@ -24,6 +24,9 @@ def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at
         """An EBM whose f is the true log-density."""
         energy = property(lambda self: lambda params, x: toy.log_density(x))
 
+        def input_grad(self, sampling_config=None):
+            return None  # the sampler's jax.grad of the true log-density
+
     run = run_lib.LoadedRun(TrueDensity(config, (2,)), None, config, 0, False,
                             parallel.make_mesh(jax.devices()[:1]), str(tmp_path))
     request = common.Request(500, 0, {"grid_size": 60})

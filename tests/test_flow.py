@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ebm_jax.core import flow, sampler
+from ebm_jax.core.prior import Prior
 
 
 def gaussian_energy(a):
@@ -51,7 +52,7 @@ def test_inversion_recovers_z_of_the_linear_map_and_keeps_snapshots():
     assert inv.snapshots.shape == (9, 4, 6)
     np.testing.assert_allclose(inv.snapshots[-1], inv.x)
     # t = 0 is M(z_0) for z_0 ~ p_0 drawn with the key; the error then falls to ~0.
-    z0 = sampler.init_chains(jax.random.key(4), (4, 6))
+    z0 = Prior().sample(jax.random.key(4), (4, 6))
     np.testing.assert_allclose(inv.snapshots[0], (1 - s * a) ** k * z0, rtol=1e-5)
     err = jnp.mean(jnp.square(inv.snapshots - x), axis=(1, 2))
     assert float(err[0]) > 1e-3 and float(err[-1]) < 1e-6
@@ -76,6 +77,6 @@ def test_flow_kwargs_come_from_the_sampling_config():
     cfg = toy2d.get_config().sampling
     kw = flow.flow_kwargs(cfg)
     assert kw["num_steps"] == cfg.num_steps and kw["step_size"] == cfg.step_size
-    assert (kw["init_low"], kw["init_high"]) == (cfg.init_low, cfg.init_high)
+    assert kw["prior"] == Prior.uniform(cfg.init_low, cfg.init_high)
     assert "noise_std" not in kw
     assert kw["unroll"] == 1   # rolled: the inversion loops over it again

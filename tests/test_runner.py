@@ -109,7 +109,7 @@ def test_all_runs_what_applies_to_a_latent_family_and_lists_the_rest(family_work
     for name, reason in result["skipped"].items():
         assert "\n" not in reason and reason, name
     assert "does not apply" in result["skipped"]["density"]
-    assert "pt_inception" in result["skipped"]["fid_stats"]
+    assert "Inception weights not found" in result["skipped"]["fid_stats"]
     assert "has no held-out examples" in result["skipped"]["probe"]
     out = os.path.join(workdir, "eval")
     for name in EXPECTED[family]:

@@ -49,6 +49,7 @@ def get_config():
     sampling.init_high = 1.0
     sampling.init_std = 1.0
     sampling.unroll = 0         # scan unrolling: 0 auto (sampler.default_unroll), 1 rolled
+    sampling.grad_impl = "auto"  # auto (fastest measured: models/input_grad.py), matmul, autodiff
     sampling.latent_step_size = 0.05   # latent_ebm: s and sigma of z in the joint (x, z) chain
     sampling.latent_noise_std = 0.3162
 

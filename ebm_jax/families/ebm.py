@@ -22,6 +22,7 @@ import optax
 
 from ebm_jax.core import flow, interpolation, keys, sampler
 from ebm_jax.families import base
+from ebm_jax.models import input_grad as input_grad_lib
 from ebm_jax.models import nets
 from ebm_jax.runtime import parallel
 from ebm_jax.training import optim
@@ -51,11 +52,12 @@ class EBM(base.Family):
         return self.model.init(key)
 
     def input_grad(self, sampling_config=None):
-        """The chains' gradient ``params -> (x -> grad_x sum_B f(x))``: the model's fast form
-        (``EnergyModel.input_grad``), or None for ``jax.grad`` of the energy when
-        ``sampling.grad_impl`` is ``autodiff``."""
+        """The chains' gradient ``params -> (x -> grad_x sum_B f(x))`` under
+        ``sampling.grad_impl`` (``models.input_grad``): the model's matrix-product form
+        (``EnergyModel.input_grad``), or None for the sampler's own ``jax.grad`` of the energy
+        (``autodiff``, which ``auto`` picks on a GPU)."""
         c = sampling_config or self.config.sampling
-        return None if c.get("grad_impl", "auto") == "autodiff" else self.model.input_grad
+        return input_grad_lib.for_sampling(self.model.input_grad, c)
 
     def describe(self) -> str:
         return f"ebm ({self.config.model.get('name', 'conv')})"

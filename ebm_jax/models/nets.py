@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ebm_jax.models import conv_grad
+from ebm_jax.models import input_grad as input_grad_lib
 
 Array = jax.Array
 EnergyFn = Callable[..., Array]
@@ -140,17 +141,24 @@ class EnergyModel:
 
         return energy
 
-    def input_grad(self, params, dtype=None) -> Callable[[Array], Array]:
+    def input_grad(self, params, dtype=None, impl: str = "auto") -> Callable[[Array], Array]:
         """``x_B... -> grad_x sum_B f(params, x)``, the sampler's gradient.
 
-        For ``ConvEnergy`` it is ``conv_grad``'s matrix-product form, whose weight transforms
-        run here, once: call this outside the sampler's loop. ``dtype`` (e.g. bfloat16) is its
-        matrix-product operand type. Other modules get ``jax.grad`` of the energy.
+        For ``ConvEnergy`` with ``impl`` resolving to ``matmul`` (``input_grad.resolve_grad_impl``)
+        it is ``conv_grad``'s matrix-product form, whose weight transforms run here, once: call
+        this outside the sampler's loop. ``dtype`` (e.g. bfloat16) is the operand type of its
+        products. Otherwise it is ``jax.grad`` of the energy (with ``dtype``: of the energy on
+        parameters and input cast to ``dtype``, the gradient returned in the input's type).
         """
-        if isinstance(self.module, ConvEnergy):
+        if (isinstance(self.module, ConvEnergy)
+                and input_grad_lib.resolve_grad_impl(impl) == "matmul"):
             act = get_activation(self.module.activation, self.module.leaky_slope)
             return conv_grad.make_input_grad(act, dtype)(params)
         energy = self.energy
+        if dtype is not None:
+            params = jax.tree_util.tree_map(lambda p: p.astype(dtype), params)
+            return lambda x: jax.grad(
+                lambda v: jnp.sum(energy(params, v.astype(dtype)).astype(jnp.float32)))(x)
         return jax.grad(lambda x: jnp.sum(energy(params, x)))
 
 
