@@ -50,3 +50,17 @@ def test_discrete_kl_and_total_variation_closed_forms():
     assert stats.discrete_kl(p, 3 * p) == pytest.approx(0.0)
     assert stats.total_variation(p, q) == pytest.approx(0.4)
     assert stats.total_variation([1, 0], [0, 2]) == pytest.approx(1.0)
+
+
+def test_pca_basis_finds_the_directions_of_largest_variance():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 3)) * np.array([5.0, 1.0, 0.1]) + np.array([1.0, 2.0, 3.0])
+    mean, basis = stats.pca_basis(x, 2)
+    np.testing.assert_allclose(mean, x.mean(0))
+    np.testing.assert_allclose(np.abs(basis), [[1, 0, 0], [0, 1, 0]], atol=0.05)
+    codes = stats.pca_codes(mean, basis, x)
+    assert codes.shape == (500, 2)
+    np.testing.assert_allclose(codes.var(0), [25.0, 1.0], rtol=0.15)
+    # Reconstructing from 2 of 3 directions leaves the smallest variance, 0.1^2, per row.
+    left = np.mean(np.sum(np.square(codes @ basis + mean - x), axis=1))
+    np.testing.assert_allclose(left, 0.01, rtol=0.2)

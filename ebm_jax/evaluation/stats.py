@@ -76,3 +76,17 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> float:
     p = np.asarray(p, np.float64).ravel()
     q = np.asarray(q, np.float64).ravel()
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def pca_basis(train_ND: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean_D, basis_dD)``: the mean and the top ``d`` principal directions of the rows of
+    ``train`` (flattened), for the linear baselines of the latent families."""
+    train = np.asarray(train_ND, np.float64).reshape(len(train_ND), -1)
+    mean = train.mean(0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    return mean, vt[:d]
+
+
+def pca_codes(mean_D: np.ndarray, basis_dD: np.ndarray, x_ND: np.ndarray) -> np.ndarray:
+    """The coordinates of the rows of ``x`` (flattened) in a ``pca_basis``."""
+    return (np.asarray(x_ND, np.float64).reshape(len(x_ND), -1) - mean_D) @ basis_dD.T

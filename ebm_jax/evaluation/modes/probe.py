@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from ebm_jax.evaluation import common, splits
+from ebm_jax.evaluation import common, splits, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import distributed, parallel, validation
 
@@ -29,13 +29,6 @@ def probe_accuracy(train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray,
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     clf.fit(np.asarray(train_X, np.float64).reshape(len(train_X), -1), train_y)
     return float(clf.score(np.asarray(test_X, np.float64).reshape(len(test_X), -1), test_y))
-
-
-def pca_features(train_ND: np.ndarray, x_ND: np.ndarray, d: int) -> np.ndarray:
-    train = np.asarray(train_ND, np.float64).reshape(len(train_ND), -1)
-    mean = train.mean(0)
-    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-    return (np.asarray(x_ND, np.float64).reshape(len(x_ND), -1) - mean) @ vt[:d].T
 
 
 def encode_all(run, encode, x: np.ndarray, key, batch_size: int) -> np.ndarray:
@@ -64,10 +57,11 @@ def evaluate_probe(run, config, out_dir: str, request: common.Request) -> dict:
     z_train = encode_all(run, encode, x_train, jax.random.fold_in(key, 0), batch_size)
     z_test = encode_all(run, encode, x_test, jax.random.fold_in(key, 1), batch_size)
     d = family.latent_dim
+    mean, basis = stats.pca_basis(x_train, d)
     acc = {"probe_accuracy_z": probe_accuracy(z_train, y_train, z_test, y_test, request.seed),
-           f"probe_accuracy_pca{d}": probe_accuracy(pca_features(x_train, x_train, d), y_train,
-                                                    pca_features(x_train, x_test, d), y_test,
-                                                    request.seed),
+           f"probe_accuracy_pca{d}": probe_accuracy(stats.pca_codes(mean, basis, x_train),
+                                                    y_train, stats.pca_codes(mean, basis, x_test),
+                                                    y_test, request.seed),
            "probe_accuracy_pixels": probe_accuracy(x_train, y_train, x_test, y_test,
                                                    request.seed)}
     protocol = common.protocol(config, len(x_test), request.seed, run.step)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ebm_jax import plotting
 from ebm_jax.core import flow
-from ebm_jax.evaluation import common, splits
+from ebm_jax.evaluation import common, splits, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import distributed, parallel, validation
 
@@ -52,13 +52,9 @@ def pick_targets(run, config, num_images: int, seed: int, targets: str, split: s
 
 def pca_mse(train_ND: np.ndarray, x_ND: np.ndarray, d: int) -> float:
     """Per-pixel MSE of ``x`` projected on the top ``d`` principal components of ``train``."""
-    train = np.asarray(train_ND, np.float64).reshape(len(train_ND), -1)
-    x = np.asarray(x_ND, np.float64).reshape(len(x_ND), -1)
-    mean = train.mean(0)
-    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
-    basis = vt[:d]
-    rec = (x - mean) @ basis.T @ basis + mean
-    return float(np.mean(np.square(rec - x)))
+    mean, basis = stats.pca_basis(train_ND, d)
+    rec = stats.pca_codes(mean, basis, x_ND) @ basis + mean
+    return float(np.mean(np.square(rec - np.asarray(x_ND, np.float64).reshape(len(x_ND), -1))))
 
 
 def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) -> dict:
