@@ -5,9 +5,10 @@ s=0.1 and sigma=0.01 (the step size only sets the scale of f that the net learns
 
 Run:    python train.py --config=configs/toy2d.py --workdir=runs/toy2d
         python evaluate.py --mode=samples --workdir=runs/toy2d --num_samples=2000
-Expect: about a minute on a 2-core CPU (train and evaluate: 81 s measured);
+Expect: about a minute on a 2-core CPU (train and evaluate: 81 s measured; 128 s on cores
+        shared with a test run);
         runs/toy2d/samples/step_0001500.png shows the 8 modes; evaluate.py reports
-        mmd2_vs_truth below 0.002 (measured 0.0003 with 2,000 samples; fresh uniform noise
+        mmd2_vs_truth below 0.002 (measured 0.0005 with 2,000 samples; fresh uniform noise
         gives about 0.24, and two samples of the truth about 0.001).
         Other densities: --config.data.dataset=rings|checkerboard|2spirals|pinwheel|moons.
 """

@@ -30,7 +30,8 @@ class Checkpointer:
     """
 
     def __init__(self, workdir: str, max_to_keep: int = 3, cleanup: bool = True):
-        """``cleanup=False`` opens the checkpoints read-only: nothing is created or removed."""
+        """``cleanup=False`` only reads: nothing is created or removed (Orbax removes old
+        checkpoints only when saving)."""
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, "checkpoints")
         if cleanup:
@@ -38,8 +39,7 @@ class Checkpointer:
                 logging.warning("discarding %s, a checkpoint whose writing never finished",
                                 path)
         options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=cleanup,
-                                               cleanup_tmp_directories=cleanup,
-                                               read_only=not cleanup)
+                                               cleanup_tmp_directories=cleanup)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
