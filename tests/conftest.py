@@ -73,7 +73,7 @@ def tiny_config(family: str = "ebm", start: str = "warm"):
         return test_config.get_config()
     config = (latent_ebm_digits if family == "latent_ebm" else generator_digits).get_config()
     config.inference.start = start
-    config.model.nf, config.model.latent_dim, config.model.feature_dim = 4, 3, 8
+    config.model.nf, config.model.latent_dim = 4, 3
     config.model.latent_hidden = 8
     config.sampling.num_steps, config.inference.num_steps = 2, 2
     config.sampling.unroll, config.inference.unroll = 1, 1

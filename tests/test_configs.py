@@ -21,7 +21,8 @@ SHAPES = {"toy2d": (2,), "toy1d": (1,), "digits": (8, 8, 1), "test": (8, 8, 1),
           "cifar10_gelu": (32, 32, 3), "celeba": (64, 64, 3), "default": (64, 64, 3),
           "latent_ebm_digits": (8, 8, 1), "generator_digits": (8, 8, 1),
           "latent_ebm_celeba": (64, 64, 3), "lsun_bedroom64": (64, 64, 3),
-          "celeba128": (128, 128, 3)}
+          "celeba128": (128, 128, 3), "latent_ebm_mnist5k": (32, 32, 1),
+          "generator_mnist5k": (32, 32, 1)}
 
 
 def test_every_config_is_listed():

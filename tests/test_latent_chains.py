@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from ebm_jax.configs import default
-from ebm_jax.core.prior import Prior
 from ebm_jax.families import latent_chains, registry
 from ebm_jax.models import latent_nets
 
@@ -80,27 +79,73 @@ def test_long_short_run_inference_matches_the_analytic_posterior_and_short_k_is_
 def small_config(family):
     config = default.get_config()
     config.model.family, config.model.name = family, "mlp"
-    config.model.hidden_dims, config.model.feature_dim = (16,), 8
+    config.model.hidden_dims = (16,)
     config.model.latent_dim, config.model.latent_hidden = 3, 8
     config.sampling.unroll, config.inference.unroll = 1, 1  # quick to compile
     return config
 
 
-def test_latent_ebm_posterior_without_the_z_mlp_is_the_gaussian_of_its_interaction():
-    """With u(z) = 0, f = <h, W z + b> - |z|^2 / 2, so p(z | x) = N(W^T h(x), I) (Flax stores
-    W transposed)."""
+def zero_u(params):
+    """The latent EBM's params with u(z) = 0 (its output layer zeroed)."""
+    params = dict(params)
+    params["z_out"] = jax.tree_util.tree_map(jnp.zeros_like, params["z_out"])
+    return params
+
+
+def test_latent_ebm_without_u_is_the_generator_and_its_prior_chain_reaches_n01():
+    """With u = 0, f(x, z) = -|x - g(z)|^2 / (2 obs^2) - |z|^2 / 2 (the generator's log joint)
+    and log p(z) = -|z|^2 / 2, so the prior chain's z follow the closed-form ULA moments on
+    N(0, I): from N(0, 4 I), after K steps of s = 0.05 the variance is
+    (1 - s)^(2K) 4 + 2 s (1 - (1 - s)^(2K)) / (1 - (1 - s)^2)."""
     config = small_config("latent_ebm")
     model = latent_nets.build_latent_energy(config.model, (2,))
-    params = model.init(jax.random.key(0))
-    params["z_out"] = jax.tree_util.tree_map(jnp.zeros_like, params["z_out"])
-    x_B2 = jnp.broadcast_to(jnp.array([0.5, -1.0]), (4000, 2))
-    h = model.module.feature.apply({"params": params["feature"]}, x_B2[:1])
-    mean = np.asarray(h @ params["interaction"]["kernel"].T)[0]
-    z = latent_chains.infer(lambda a, b: model.energy(params, a, b), x_B2,
-                     latent_chains.init_latents(jax.random.key(1), 4000, 3), jax.random.key(2), 500,
-                     0.01, np.sqrt(0.02), unroll=1).x
-    np.testing.assert_allclose(np.mean(z, 0), mean, atol=0.06)
-    np.testing.assert_allclose(np.cov(np.asarray(z).T), np.eye(3), atol=0.08)
+    params = zero_u(model.init(jax.random.key(0)))
+    z = jax.random.normal(jax.random.key(1), (5, 3))
+    x = jax.random.normal(jax.random.key(2), (5, 2))
+    g = model.generate(params, z)
+    np.testing.assert_allclose(model.log_prior(params, z), -0.5 * np.sum(z ** 2, 1), rtol=1e-6)
+    np.testing.assert_allclose(model.energy(params, x, z),
+                               -0.5 * np.sum((x - g) ** 2, 1) / config.model.obs_std ** 2
+                               - 0.5 * np.sum(z ** 2, 1), rtol=1e-5)
+    s, k, n = 0.05, 20, 20000
+    xs, zs, out = latent_chains.synthesize(
+        lambda v: model.log_prior(params, v), lambda v: model.generate(params, v),
+        jax.random.key(3), n, 3, k, step_size=s, noise_std=np.sqrt(2 * s), latent_init_std=2.0,
+        unroll=1)
+    m = (1 - s) ** (2 * k)
+    var = m * 4 + 2 * s * (1 - m) / (1 - (1 - s) ** 2)
+    np.testing.assert_allclose(np.var(np.asarray(zs), 0), var, rtol=0.05)
+    np.testing.assert_allclose(np.mean(np.asarray(zs), 0), 0.0, atol=0.05)
+    np.testing.assert_allclose(xs, model.generate(params, zs), rtol=1e-6)
+    assert out.x.shape == (n, 3) and xs.shape == (n, 2)
+
+
+def test_latent_ebm_gradient_of_g_is_the_generators_and_of_u_the_prior_gap():
+    """At x' = g(z'), the M-step loss mean f(x', z') - mean f(x, z) has the generator's
+    gradient in g's params (the negative phase adds nothing) and the EBM gap's in u's."""
+    config = small_config("latent_ebm")
+    config.training.data_noise_std = 0.0
+    config.sampling.num_steps, config.inference.num_steps = 3, 3
+    fam = registry.build_family(config, (2,))
+    params = fam.init_params(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (6, 2))
+    z = jax.random.normal(jax.random.key(2), (6, 3))
+    loss_fn, _ = fam.objective(params, x, z, jax.random.key(3), lambda a: a, 0)
+    grads = jax.grad(lambda p: loss_fn(p)[0])(params)
+    model = fam.model
+    recon = lambda p: jnp.mean(0.5 * jnp.sum((x - model.generate(p, z)) ** 2, 1)
+                               / config.model.obs_std ** 2)
+    expected = jax.grad(recon)(params)
+    for a, b in zip(jax.tree_util.tree_leaves(grads["generator"]),
+                    jax.tree_util.tree_leaves(expected["generator"])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    x_neg, z_neg, _ = fam._synthesize(params, jax.random.key(3), 6, num_steps=3)
+    gap = lambda p: (jnp.mean(model.log_prior(p, z_neg)) - jnp.mean(model.log_prior(p, z)))
+    expected_u = jax.grad(gap)(params)
+    for name in ("z_hidden", "z_hidden2", "z_out"):
+        for a, b in zip(jax.tree_util.tree_leaves(grads[name]),
+                        jax.tree_util.tree_leaves(expected_u[name])):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_generator_energy_is_the_gaussian_log_joint():
@@ -114,23 +159,6 @@ def test_generator_energy_is_the_gaussian_log_joint():
                 - 0.5 * np.sum(z ** 2, 1))
     np.testing.assert_allclose(model.energy(params, x, z), expected, rtol=1e-5)
     assert g.shape == (5, 2)
-
-
-def test_pack_unpack_round_trip_and_joint_chain_moves_x_and_z_with_their_own_steps():
-    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 1))
-    z = jax.random.normal(jax.random.key(1), (4, 3))
-    x2, z2 = latent_chains.unpack(latent_chains.pack(x, z), (8, 8, 1))
-    np.testing.assert_array_equal(x2, x)
-    np.testing.assert_array_equal(z2, z)
-    # f = -|x|^2/2 - |z|^2/2 and no noise: one step scales x by (1 - s_x), z by (1 - s_z).
-    joint = lambda a, b: -0.5 * jnp.sum(a ** 2, (1, 2, 3)) - 0.5 * jnp.sum(b ** 2, 1)
-    xs, zs, out = latent_chains.synthesize(joint, jax.random.key(2), 4, (8, 8, 1), 3, 1,
-                                    step_size=0.5, noise_std=0.0, latent_step_size=0.25,
-                                    latent_noise_std=0.0, prior=Prior.gaussian())
-    x0 = Prior.gaussian().sample(jax.random.fold_in(jax.random.key(2), 0), (4, 8, 8, 1))
-    z0 = latent_chains.init_latents(jax.random.fold_in(jax.random.key(2), 2), 4, 3)
-    np.testing.assert_allclose(xs, 0.5 * x0, rtol=1e-6)
-    np.testing.assert_allclose(zs, 0.75 * z0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("family", ["latent_ebm", "generator"])

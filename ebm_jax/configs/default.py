@@ -35,9 +35,8 @@ def get_config():
     model.hidden_dims = (128, 128, 128)  # mlp only
     model.family = "ebm"        # ebm f(x) | latent_ebm f(x, z) | generator x = g(z) + eps
     model.latent_dim = 16       # d, latent families only
-    model.feature_dim = 64      # latent_ebm: size of the ConvNet/MLP feature h(x) that meets z
-    model.latent_hidden = 64    # latent_ebm: width of the MLP u(z) on z alone
-    model.obs_std = 0.3         # generator: std of eps
+    model.latent_hidden = 64    # latent_ebm: width of the MLP u(z) of its prior on z
+    model.obs_std = 0.3         # generator, latent_ebm: std of x around g(z)
 
     config.sampling = sampling = ml_collections.ConfigDict()
     sampling.num_steps = 100    # K
@@ -50,16 +49,19 @@ def get_config():
     sampling.init_std = 1.0
     sampling.unroll = 0         # scan unrolling: 0 auto (sampler.default_unroll), 1 rolled
     sampling.grad_impl = "auto"  # auto (fastest measured: models/input_grad.py), matmul, autodiff
-    sampling.latent_step_size = 0.05   # latent_ebm: s and sigma of z in the joint (x, z) chain
+    sampling.latent_step_size = 0.05   # latent_ebm: s and sigma of its prior chain on z
     sampling.latent_noise_std = 0.3162
 
-    # Posterior chain z ~ p(z | x) of the latent families; ``sampling`` is their joint chain.
+    # Posterior chain z ~ p(z | x) of the latent families (``sampling`` holds the latent EBM's
+    # prior chain).
     config.inference = inference = ml_collections.ConfigDict()
     inference.start = "cold"    # cold: z_0 ~ N(0, init_std^2) each time | warm: a z per example
     inference.num_steps = 30    # K
     inference.step_size = 0.05  # s
     inference.noise_std = 0.3162  # sigma; sqrt(2 s) makes it a Langevin sampler of p(z | x)
-    inference.init_std = 1.0    # z_0 ~ N(0, init_std^2), also for the joint chain
+    inference.init_std = 1.0    # z_0 ~ N(0, init_std^2), also for the latent EBM's prior chain
+    inference.num_chains = 1    # codes of reconstruction and probe: the mean of this many chains,
+    #                             an estimate of E[z | x] (training uses one)
     inference.unroll = 0        # as sampling.unroll
 
     config.training = training = ml_collections.ConfigDict()

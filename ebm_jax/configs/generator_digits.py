@@ -17,13 +17,15 @@ def get_config():
     config.model.family = "generator"
     config.model.nf = 16
     config.model.latent_dim = 16
+    config.data.max_examples = 1500
     config.model.obs_std = 0.3
     config.inference.num_steps = 30
     config.inference.step_size = 0.01
     config.inference.noise_std = 0.1414
-    config.training.num_steps = 1000
+    config.inference.num_chains = 8
+    config.training.num_steps = 2000
     config.training.data_noise_std = 0.0
-    config.training.checkpoint_every = 250
-    config.training.sample_every = 250
+    config.training.checkpoint_every = 500
+    config.training.sample_every = 500
     config.optim.learning_rate = 1e-3
     return config

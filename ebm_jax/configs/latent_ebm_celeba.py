@@ -1,13 +1,13 @@
-"""A latent EBM f(x, z) on CelebA 64x64: the paper's ConvNet (nf=64) as the feature h(x) of
-size 256, meeting z in R^64; Monte Carlo EM with K=30 inference steps on z (s=0.05,
-sigma=sqrt(2s)) and K=100 joint synthesis steps (s=1, sigma=0.01 on x).
+"""A latent EBM on CelebA 64x64: x | z ~ N(g(z), 0.3^2 I) with g transposed convs (nf=64) and
+an EBM prior p(z) ∝ exp(u(z) - |z|^2 / 2) on z in R^64 (u an MLP of width 256); Monte Carlo EM
+with K=30 inference steps on z (s=0.005, sigma=0.1) and K=60 prior steps for synthesis.
 
 Needs the tfds ``celeb_a`` data set (see the README).
 
 Run:    python train.py --config=configs/latent_ebm_celeba.py --workdir=runs/latent_ebm_celeba
         python evaluate.py --mode=samples --workdir=runs/latent_ebm_celeba
-Expect: not yet measured (it needs a GPU and the prepared data set); samples/step_*.png should
-        show face-like images from noise after some 10,000 updates, as the plain EBM does.
+Expect: not measured (it needs a GPU and the prepared data set); the digits version
+        (configs/latent_ebm_digits.py) gives the measured figures.
 """
 from ebm_jax.configs import celeba
 
@@ -16,7 +16,11 @@ def get_config():
     config = celeba.get_config()
     config.model.family = "latent_ebm"
     config.model.latent_dim = 64
-    config.model.feature_dim = 256
     config.model.latent_hidden = 256
+    config.model.obs_std = 0.3
+    config.sampling.num_steps = 60
     config.inference.num_steps = 30
+    config.inference.step_size = 0.005
+    config.inference.noise_std = 0.1
+    config.training.data_noise_std = 0.0
     return config

@@ -2,12 +2,17 @@
 
 ``f`` is log p(x, z) up to a constant (the negative joint energy). Two families share it:
 
-- ``latent_ebm``: a deep continuous-latent Boltzmann machine,
+- ``latent_ebm``: a continuous-latent Boltzmann machine with Gaussian visible units,
 
-      f(x, z) = <h(x), W z + b> + u(z) - |z|^2 / 2,
+      f(x, z) = -|x - g(z)|^2 / (2 obs_std^2) + u(z) - |z|^2 / 2,
 
-  with h(x) a ConvNet (images) or MLP (vectors) feature, u a small MLP on z alone. With u = 0,
-  p(z | x) is exactly N(W^T h(x), I), as in a Gaussian RBM with a deep visible side.
+  with g a top-down network (as in the generator) and u an MLP on z. Expanding the square gives
+  the Gaussian RBM's form -|x|^2 / (2 obs_std^2) + <x, g(z)> / obs_std^2 + c(z): a Boltzmann
+  machine whose visible-hidden coupling <x, g(z)> is deep on the hidden side. Integrating x out
+  leaves the marginal log p(z) = u(z) - |z|^2 / 2 + const, an EBM on z (``log_prior``), and
+  p(x | z) = N(g(z), obs_std^2 I). With u = 0 it is exactly the generator below;
+  ``families/latent_ebm.py`` records why the earlier coupling <h(x), W z + b> with a deep
+  feature h(x) of x learned codes that carried nothing.
 - ``generator``: the top-down model x = g(z) + eps, z ~ N(0, I), eps ~ N(0, obs_std^2 I):
 
       f(x, z) = -|x - g(z)|^2 / (2 obs_std^2) - |z|^2 / 2.
@@ -32,19 +37,31 @@ def _dense(features: int, name: str):
 
 
 class LatentEnergy(nn.Module):
-    """f(x, z) = <h(x), W z + b> + u(z) - |z|^2 / 2, with ``feature`` computing h(x)."""
-    feature: nn.Module
+    """f(x, z) = -|x - g(z)|^2 / (2 obs_std^2) + u(z) - |z|^2 / 2 with g = ``generator`` and u
+    an MLP of width ``hidden``."""
+    generator: nn.Module
+    obs_std: float = 0.3
     hidden: int = 64
     activation: str = "leaky_relu"
 
-    @nn.compact
-    def __call__(self, x_B: Array, z_Bd: Array) -> Array:
-        h_BH = self.feature(x_B)
-        wz_BH = _dense(h_BH.shape[-1], "interaction")(z_Bd)
+    def setup(self):
+        self.z_hidden = _dense(self.hidden, "z_hidden")
+        self.z_hidden2 = _dense(self.hidden, "z_hidden2")
+        self.z_out = _dense(1, "z_out")
+
+    def generate(self, z_Bd: Array) -> Array:
+        return self.generator(z_Bd)
+
+    def log_prior(self, z_Bd: Array) -> Array:
+        """log p(z) + const = u(z) - |z|^2 / 2."""
         act = nets.get_activation(self.activation)
-        u_B1 = _dense(1, "z_out")(act(_dense(self.hidden, "z_hidden")(z_Bd)))
-        return (jnp.sum(h_BH * wz_BH, axis=-1) + u_B1[:, 0]
-                - 0.5 * jnp.sum(jnp.square(z_Bd), axis=-1))
+        u_B = self.z_out(act(self.z_hidden2(act(self.z_hidden(z_Bd)))))[:, 0]
+        return u_B - 0.5 * jnp.sum(jnp.square(z_Bd), axis=-1)
+
+    def __call__(self, x_B: Array, z_Bd: Array) -> Array:
+        residual = x_B.reshape(x_B.shape[0], -1) - self.generator(z_Bd).reshape(x_B.shape[0], -1)
+        return (self.log_prior(z_Bd)
+                - 0.5 * jnp.sum(jnp.square(residual), axis=-1) / self.obs_std ** 2)
 
 
 class ConvGenerator(nn.Module):
@@ -85,7 +102,8 @@ class MLPGenerator(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class LatentEnergyModel:
-    """``energy(params, x_B..., z_Bd) -> f_B`` = <h(x), W z + b> + u(z) - |z|^2 / 2."""
+    """``energy(params, x_B..., z_Bd) -> f_B`` of ``LatentEnergy``; ``generate(params, z)`` is
+    g(z), the mode of p(x | z); ``log_prior(params, z)`` is log p(z) up to a constant."""
     module: nn.Module
     data_shape: tuple[int, ...]
     latent_dim: int
@@ -94,6 +112,13 @@ class LatentEnergyModel:
         x = jnp.zeros((1,) + self.data_shape, jnp.float32)
         z = jnp.zeros((1, self.latent_dim), jnp.float32)
         return self.module.init(key, x, z)["params"]
+
+    def generate(self, params, z_Bd: Array) -> Array:
+        x = self.module.apply({"params": params}, z_Bd, method=LatentEnergy.generate)
+        return x.reshape((z_Bd.shape[0],) + self.data_shape)
+
+    def log_prior(self, params, z_Bd: Array) -> Array:
+        return self.module.apply({"params": params}, z_Bd, method=LatentEnergy.log_prior)
 
     @functools.cached_property
     def energy(self):
@@ -130,25 +155,27 @@ class GeneratorModel:
 
 
 def build_latent_energy(model_config, data_shape: Sequence[int]) -> LatentEnergyModel:
-    """The latent EBM of ``model_config``: the ConvNet (images) or MLP (vectors) of
-    ``model_config.name`` as the feature h(x) of size ``feature_dim``, meeting z in R^d."""
+    """The latent EBM of ``model_config``: g(z) as in ``build_generator`` with std
+    ``obs_std``, and u(z) an MLP of width ``latent_hidden``."""
     data_shape = tuple(int(d) for d in data_shape)
-    feature = nets.build_model(model_config, data_shape,
-                               features=int(model_config.feature_dim)).module
-    module = LatentEnergy(feature, hidden=int(model_config.latent_hidden),
+    module = LatentEnergy(_generator_module(model_config, data_shape),
+                          obs_std=float(model_config.get("obs_std", 0.3)),
+                          hidden=int(model_config.latent_hidden),
                           activation=model_config.get("activation", "leaky_relu"))
     return LatentEnergyModel(module, data_shape, int(model_config.latent_dim))
 
 
-def build_generator(model_config, data_shape: Sequence[int]) -> GeneratorModel:
-    """The generator g(z) of ``model_config``: transposed convs for images (``name`` conv),
-    an MLP for vectors."""
-    data_shape = tuple(int(d) for d in data_shape)
+def _generator_module(model_config, data_shape: tuple[int, ...]) -> nn.Module:
+    """g(z): transposed convs for images (``name`` conv), an MLP for vectors."""
     activation = model_config.get("activation", "leaky_relu")
     if model_config.get("name", "conv") == "conv":
         nets.build_model(model_config, data_shape)  # checks the image shape
-        module = ConvGenerator(data_shape[0], data_shape[-1], int(model_config.nf), activation)
-    else:
-        module = MLPGenerator(data_shape[0], tuple(model_config.hidden_dims), activation)
-    return GeneratorModel(module, data_shape, int(model_config.latent_dim),
-                          float(model_config.get("obs_std", 1.0)))
+        return ConvGenerator(data_shape[0], data_shape[-1], int(model_config.nf), activation)
+    return MLPGenerator(data_shape[0], tuple(model_config.hidden_dims), activation)
+
+
+def build_generator(model_config, data_shape: Sequence[int]) -> GeneratorModel:
+    """The generator g(z) of ``model_config`` with std ``obs_std``."""
+    data_shape = tuple(int(d) for d in data_shape)
+    return GeneratorModel(_generator_module(model_config, data_shape), data_shape,
+                          int(model_config.latent_dim), float(model_config.get("obs_std", 1.0)))
