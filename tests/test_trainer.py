@@ -50,7 +50,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device, family):
     assert int(resumed.step) == 4
     assert (full.bank is None) == (family == "ebm")
     if full.bank is not None:
-        assert full.bank.shape == (1797, 3)
+        assert full.bank.shape == (1500, 3)  # the digits configs train on 1,500
         np.testing.assert_array_equal(run_lib.load_workdir(str(tmp_path / "full")).bank,
                                       np.asarray(full.bank))
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):

@@ -15,4 +15,7 @@ def get_config():
     config.data.image_size = 32
     config.data.max_examples = 4500
     config.model.nf = 16
+    config.training.num_steps = 1000
+    config.training.checkpoint_every = 250
+    config.training.sample_every = 250
     return config

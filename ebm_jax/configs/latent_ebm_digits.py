@@ -1,14 +1,24 @@
-"""A latent EBM on scikit-learn's 8x8 digits: x | z ~ N(g(z), 0.3^2 I) and an EBM prior
+"""A latent EBM on scikit-learn's 8x8 digits: x | z ~ N(g(z), 0.2^2 I) and an EBM prior
 p(z) ∝ exp(u(z) - |z|^2 / 2) on z in R^16, learned by Monte Carlo EM. Training uses the first
 1,500 digits; the other 297 are the ``test`` split.
 
-Inference: K=30 Langevin steps on z from N(0, I) with x fixed (s=0.01, sigma=sqrt(2s));
-synthesis: K=60 steps on the prior from N(0, I) (s=0.05, sigma=sqrt(2s)), then x = g(z).
-Warm start: ``--config.inference.start=warm`` keeps one z per training example.
+Inference: K=30 Langevin steps on z from N(0, I) with x fixed (s=0.005, sigma=0.1); the codes
+of reconstruction and probe are the mean of 8 such chains. Synthesis: K=60 steps on the prior
+from N(0, I) (s=0.05, sigma=sqrt(2s)), then x = g(z). ``--config.inference.start=warm`` keeps
+one z per training example.
 
 Run:    python train.py --config=configs/latent_ebm_digits.py --workdir=runs/latent_ebm_digits
-        python evaluate.py --mode=reconstruction --workdir=runs/latent_ebm_digits --split=test
-Expect: see below.
+        python evaluate.py --mode=reconstruction --workdir=runs/latent_ebm_digits --split=test \
+            --num_images=297
+        python evaluate.py --mode=probe --workdir=runs/latent_ebm_digits
+        python evaluate.py --mode=fid --workdir=runs/latent_ebm_digits
+Expect: 2,000 updates in 3.2 minutes on 2 CPU cores (190 s, measured, beside one other run),
+        no rollback; on the 297 held-out digits a reconstruction MSE of 0.0289 per pixel
+        (PCA-16: 0.0486, the mean image 0.296), a linear probe of the codes at 0.902 (PCA-16
+        0.896, raw pixels 0.909), and a digit FID of 16.9 (the EBM of configs/digits.py: 16.1),
+        digits of every class. Warm start (248 s): FID 11.9; score its codes with a longer
+        chain, --config.inference.num_steps=300: MSE 0.0203 (cold at 300: 0.0227), probe
+        0.879. See ebm_jax/families/latent_ebm.py for the other settings tried.
 """
 from ebm_jax.configs import generator_digits
 

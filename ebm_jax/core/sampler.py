@@ -55,7 +55,7 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
         loop then always has ``num_steps_max`` iterations and skips those past K, so drawing a
         new K per update never recompiles.
       step_size: the gradient coefficient s; an array broadcasting against x gives each
-        coordinate its own (the joint chain of a latent model moves x and z differently).
+        coordinate its own (for instance a joint chain over (x, z) that moves each differently).
       noise_std: sigma, a number or such an array. With 0 the map x_0 -> x_K is deterministic
         (the flow view).
       num_steps_max: static loop length for dynamic K.

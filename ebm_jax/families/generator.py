@@ -5,6 +5,20 @@
 Each update infers z ~ p(z | x) by the short-run inference chain (``latent.py``) and takes one
 optimizer step on L(theta) = -mean_i log p(x_i, z_i). Samples need no chain: z ~ N(0, I),
 x = g(z). Reconstruction: g(z) of the inferred z.
+
+Measured on digits (``configs/generator_digits.py``: obs_std 0.3, inference K=30, s=0.01,
+sigma=0.1414, codes the mean of 8 chains; 2,000 updates, no rollback; 297 held-out digits;
+PCA-16 0.0486 MSE and 0.896 probe accuracy; the EBM of ``configs/digits.py`` has a digit FID
+of 16.1):
+
+- cold start: MSE 0.0405, probe 0.889, digit FID 30.8; warm start: 0.0377, 0.889, 31.7;
+- obs_std 0.2 (s=0.005, sigma=0.1): MSE 0.0321 (warm 0.0305), probe 0.882, FID 59.7;
+- every other setting tried kept the probe between 0.86 and 0.89 (one chain per code, three
+  seeds, or 8 chains): obs_std 0.2 with K=60 (MSE 0.030), obs_std 0.15 with K=60 (0.025),
+  nf=32, warm start. A narrower p(x | z) reconstructs better but its samples g(z), z ~ N(0,
+  I), fall off the codes the data use (FID 59.7 at 0.2). At obs_std 0.2, with the same g
+  and inference, the latent EBM's learned prior on z gives a probe of 0.902 and an FID of
+  16.9 (``latent_ebm.py``).
 """
 from __future__ import annotations
 

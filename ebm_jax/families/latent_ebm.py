@@ -29,6 +29,24 @@ digits, ``evaluate.py --mode=reconstruction --split=test`` and ``--mode=probe``)
 - The same coupling added to the Gaussian term above diverged within 150 updates (the codes'
   std grew from 1 to 80, f on data from 8e2 to 4e5): the unbounded <h(x), W z> term outgrows
   -|z|^2 / 2.
+
+What the present form gives (``configs/latent_ebm_digits.py``: obs_std 0.2, inference K=30,
+s=0.005, sigma=0.1, codes the mean of 8 chains; 2,000 updates, no rollback; 297 held-out
+digits; PCA-16 0.0486 MSE and 0.896 probe accuracy, raw pixels 0.909; the EBM of
+``configs/digits.py`` has a digit FID of 16.1):
+
+- cold start: MSE 0.0289, probe 0.902, digit FID 16.9;
+- warm start, scored with the same K=30 chain from noise: MSE 0.047, probe 0.882, FID 11.9.
+  Its training chains are long (each example's z is refined at every visit), so its held-out
+  codes need a longer chain: with ``--config.inference.num_steps=100`` (cold run: 0.0240,
+  0.892) it scores 0.0245 and 0.886, with 300 (cold: 0.0227) 0.0203 and 0.879;
+- one chain per code instead of the mean of 8: MSE 0.0376, probe 0.872 to 0.882 over three
+  seeds (0.904 with 8 chains over the same seeds);
+- obs_std 0.3 (s=0.01): MSE 0.036, probe 0.898, FID 20.2; obs_std 0.15 (K=60, s=0.003): MSE
+  0.0185, probe 0.880. A narrower p(x | z) reconstructs better and, below 0.2, probes worse.
+
+The probe's standard error on 297 digits is about 0.017, so probes within 0.02 of each other
+do not differ measurably.
 """
 from __future__ import annotations
 
