@@ -76,6 +76,7 @@ def tiny_config(family: str = "ebm", start: str = "warm"):
     config.model.nf, config.model.latent_dim = 4, 3
     config.model.latent_hidden = 8
     config.sampling.num_steps, config.inference.num_steps = 2, 2
+    config.inference.num_chains = 1  # the R-chain encoder has its own test (test_latent)
     config.sampling.unroll, config.inference.unroll = 1, 1
     config.training.num_steps, config.training.batch_size = 4, 16
     config.training.checkpoint_every = config.training.sample_every = 2

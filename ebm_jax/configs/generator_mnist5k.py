@@ -8,8 +8,9 @@ Run:    python train.py --config=configs/generator_mnist5k.py --workdir=runs/gen
 Expect: 1,000 updates in 36 minutes on 2 CPU cores (2,163 s, measured, beside one other
         run), no rollback; on the 500 held-out digits a reconstruction MSE of 0.0293 per pixel
         (PCA-16: 0.0863, the mean image 0.185) and a digit FID of 198 (held-out real digits
-        2.0, noise 549.5); most samples g(z) are blurred strokes. The linear probe was not measured: encoding the 5,000
-        digits with 8 chains each took longer than 10 minutes on 2 CPU cores.
+        2.0, noise 549.5); most samples g(z) are blurred strokes. The linear probe was not
+        measured: encoding the 5,000 digits with 8 chains each took longer than 10 minutes
+        on 2 CPU cores.
 """
 from ebm_jax.configs import generator_digits
 
