@@ -16,7 +16,11 @@ from ebm_jax.configs import generator_digits
 
 
 def get_config():
-    config = generator_digits.get_config()
+    return on_mnist5k(generator_digits.get_config())
+
+
+def on_mnist5k(config):
+    """A digits config of a latent family, moved to mnist5k at 32x32 for 1,000 updates."""
     config.data.dataset = "mnist5k"
     config.data.image_size = 32
     config.data.max_examples = 4500

@@ -12,16 +12,8 @@ Expect: 1,000 updates in 45 minutes on 2 CPU cores (2,685 s, measured, beside on
         probe was not measured: encoding the 5,000 digits with 8 chains each took longer
         than 10 minutes on 2 CPU cores.
 """
-from ebm_jax.configs import latent_ebm_digits
+from ebm_jax.configs import generator_mnist5k, latent_ebm_digits
 
 
 def get_config():
-    config = latent_ebm_digits.get_config()
-    config.data.dataset = "mnist5k"
-    config.data.image_size = 32
-    config.data.max_examples = 4500
-    config.model.nf = 16
-    config.training.num_steps = 1000
-    config.training.checkpoint_every = 250
-    config.training.sample_every = 250
-    return config
+    return generator_mnist5k.on_mnist5k(latent_ebm_digits.get_config())
