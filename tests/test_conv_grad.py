@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -65,3 +69,50 @@ def test_other_energies_get_autodiff():
     params = model.init(jax.random.key(0))
     x = jnp.array([[0.1, -0.2, 0.3], [1.0, 0.5, -1.0]])
     np.testing.assert_array_equal(model.input_grad(params)(x), autodiff_grad(model, params, x))
+
+
+def test_float32_differences_from_autodiff_are_only_at_the_leaky_relu_kink():
+    # Batch 64 at nf 64: enough pre-activations that some land within rounding of 0.
+    config = ml_collections.ConfigDict(dict(name="conv", nf=64, activation="leaky_relu"))
+    model = nets.build_model(config, (32, 32, 3))
+    params = model.init(jax.random.key(0))
+    x = jax.random.uniform(jax.random.key(1), (64, 32, 32, 3), minval=-1, maxval=1)
+    want = jax.jit(lambda p, x: autodiff_grad(model, p, x))(params, x)
+    got = jax.jit(lambda p, x: model.input_grad(p, impl="matmul")(x))(params, x)
+    error_B = np.max(np.abs(np.asarray(got - want)), axis=(1, 2, 3)) / float(jnp.max(jnp.abs(want)))
+    # The two programs' pre-activations; an image may differ only where a sign differs.
+    act = nets.get_activation("leaky_relu", 0.2)
+    ours = conv_grad.preactivations(conv_grad.prepare(params), x, act)
+    _, state = model.module.apply({"params": params}, x, capture_intermediates=True,
+                                  mutable=["intermediates"])
+    names = ["conv_in"] + [f"down{i}" for i in range(len(ours) - 1)]
+    flipped_B = np.zeros(64, bool)
+    for name, z in zip(names, ours):
+        z_flax = state["intermediates"][name]["__call__"][0]
+        assert z_flax.shape == z.shape
+        np.testing.assert_allclose(z, z_flax, atol=1e-5, rtol=0)
+        flipped_B |= np.asarray((jnp.sign(z) != jnp.sign(z_flax)).reshape(64, -1).any(axis=1))
+    assert np.all(error_B[~flipped_B] < 1e-5), error_B[~flipped_B].max()
+    assert flipped_B.sum() <= 4
+
+
+def test_float64_gradient_equals_autodiff_to_rounding():
+    # Without float32 rounding no pre-activation sits on the kink: exact agreement everywhere.
+    # A process of its own, since x64 is a process-wide switch.
+    script = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, ml_collections
+from ebm_jax.models import nets
+model = nets.build_model(ml_collections.ConfigDict(dict(name="conv", nf=8)), (32, 32, 3))
+params = jax.tree_util.tree_map(lambda p: p.astype(jnp.float64),
+                                jax.jit(model.init)(jax.random.key(0)))
+x = jax.random.uniform(jax.random.key(1), (32, 32, 32, 3), jnp.float64, -1, 1)
+want = jax.jit(jax.grad(lambda x: jnp.sum(model.energy(params, x))))(x)
+got = jax.jit(lambda p, x: model.input_grad(p, impl="matmul")(x))(params, x)
+assert got.dtype == jnp.float64, got.dtype
+print(float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want))))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert float(out.stdout.split()[-1]) < 1e-12
