@@ -6,10 +6,18 @@ CPU a loop over them misses the fast convolution path. Here:
 
 - the parameter-side transforms (kernel layouts) are done once, in ``prepare``, outside the
   sampler's loop;
+- the 3x3 input convolution is one product of its 9 shifted copies of the input against a
+  (9 C, nf) matrix; its input gradient is one product against the transpose followed by nine
+  shifted additions;
 - each 4x4 stride-2 convolution (padding 1) becomes a 2x2 stride-1 convolution over the
-  space-to-depth (by 2) of its padded input, that is one matrix product of the four shifted
-  blocks against a (16 C, O) matrix; its input gradient is one product against the transposed
-  matrix followed by four shifted additions.
+  space-to-depth (by 2) of its padded input: the sum of four products, one per shifted block,
+  each against a (4 C, O) matrix; its input gradient is four products against the transposed
+  blocks, shifted and added.
+
+The products stay separate rather than one product over concatenated blocks: on the CPU the
+concatenation is a copy, and the narrow products of the first layer's input gradient run closer
+to the matmul ceiling when split (``benchmarks/FINDINGS.md``, 7% less time per Langevin step
+at 32x32, nf=64, batch 64 on the AMD EPYC measured there).
 
 Everything is plain ``jax.numpy``: forward-mode (``jax.jvp``, ``jax.jacfwd``) and reverse-mode
 differentiation through the gradient work as through ``jax.grad``.
@@ -22,7 +30,6 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
-_NHWC = ("NHWC", "HWIO", "NHWC")
 _SHIFTS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
@@ -52,19 +59,21 @@ def down_matrix(kernel_44CO: Array) -> Array:
 def prepare(params, dtype=None) -> dict:
     """The parameter-side transforms of ``input_grad``; depends on the parameters only.
 
-    ``dtype`` (e.g. ``jnp.bfloat16``) sets the operand type of the matrix products and
-    convolutions; they accumulate in float32 (float64 operands in float64) and everything else
-    keeps the input's type.
+    ``dtype`` (e.g. ``jnp.bfloat16``) sets the operand type of the matrix products; they
+    accumulate in float32 (float64 operands in float64) and everything else keeps the input's
+    type.
     """
     cast = (lambda a: a) if dtype is None else (lambda a: a.astype(dtype))
     k_in = params["conv_in"]["kernel"]
-    weights = {"in": cast(k_in), "in_bias": params["conv_in"]["bias"],
-               "in_t": cast(jnp.flip(k_in, (0, 1)).transpose(0, 1, 3, 2)),
+    m_in = k_in.reshape(-1, k_in.shape[-1])  # (9 C, nf), rows ordered (tap row, tap column, c)
+    weights = {"in": cast(m_in), "in_t": cast(m_in.T), "in_bias": params["conv_in"]["bias"],
                "head": params["head"]["kernel"][..., 0], "down": []}
     i = 0
     while f"down{i}" in params:
         m = down_matrix(params[f"down{i}"]["kernel"])
-        weights["down"].append((cast(m), cast(m.T), params[f"down{i}"]["bias"]))
+        blocks = jnp.split(m, 4)  # one (4 C, O) matrix per shifted block, in _SHIFTS order
+        weights["down"].append((tuple(cast(b) for b in blocks), tuple(cast(b.T) for b in blocks),
+                                params[f"down{i}"]["bias"]))
         i += 1
     return weights
 
@@ -78,33 +87,44 @@ def _dot(a: Array, b: Array) -> Array:
     return jnp.matmul(a.astype(b.dtype), b, preferred_element_type=_accumulator(b.dtype))
 
 
-def _conv(x_BHWC: Array, kernel: Array) -> Array:
-    return jax.lax.conv_general_dilated(x_BHWC.astype(kernel.dtype), kernel, (1, 1),
-                                        ((1, 1), (1, 1)), dimension_numbers=_NHWC,
-                                        preferred_element_type=_accumulator(kernel.dtype))
+def _pad1(x_BHWC: Array) -> Array:
+    return jnp.pad(x_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
 
-def _down(h_BHWC: Array, matrix: Array, bias: Array) -> Array:
-    s = space_to_depth(jnp.pad(h_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0))))
+def _conv_in(x_BHWC: Array, matrix: Array) -> Array:
+    """The 3x3, stride-1, padding-1 convolution as one product of the 9 shifted inputs."""
+    _, h, w, _ = x_BHWC.shape
+    xp = _pad1(x_BHWC)
+    taps = jnp.concatenate([xp[:, u:u + h, v:v + w] for u in range(3) for v in range(3)], -1)
+    return _dot(taps, matrix)
+
+
+def _conv_in_input_grad(g_BHWF: Array, matrix_t: Array) -> Array:
+    b, h, w, _ = g_BHWF.shape
+    p = _dot(g_BHWF, matrix_t).reshape(b, h, w, 9, -1)
+    s = sum(jnp.pad(p[:, :, :, 3 * u + v], ((0, 0), (u, 2 - u), (v, 2 - v), (0, 0)))
+            for u in range(3) for v in range(3))
+    return s[:, 1:-1, 1:-1]
+
+
+def _down(h_BHWC: Array, blocks: tuple[Array, ...], bias: Array) -> Array:
+    s = space_to_depth(_pad1(h_BHWC))
     h, w = s.shape[1] - 1, s.shape[2] - 1
-    blocks = jnp.concatenate([s[:, a:a + h, b:b + w] for a, b in _SHIFTS], axis=-1)
-    return _dot(blocks, matrix) + bias
+    return sum(_dot(s[:, a:a + h, c:c + w], m) for (a, c), m in zip(_SHIFTS, blocks)) + bias
 
 
-def _down_input_grad(g_BhwO: Array, matrix_t: Array) -> Array:
-    b, h, w, _ = g_BhwO.shape
-    p = _dot(g_BhwO, matrix_t).reshape(b, h, w, 4, -1)
-    s = sum(jnp.pad(p[:, :, :, i], ((0, 0), (a, 1 - a), (c, 1 - c), (0, 0)))
-            for i, (a, c) in enumerate(_SHIFTS))
+def _down_input_grad(g_BhwO: Array, blocks_t: tuple[Array, ...]) -> Array:
+    s = sum(jnp.pad(_dot(g_BhwO, m), ((0, 0), (a, 1 - a), (c, 1 - c), (0, 0)))
+            for (a, c), m in zip(_SHIFTS, blocks_t))
     return depth_to_space(s)[:, 1:-1, 1:-1]
 
 
 def preactivations(weights: dict, x_BHWC: Array, act: Callable[[Array], Array]) -> list[Array]:
     """The forward pass: the pre-activations of ``conv_in`` and of each 4x4 stride-2 layer."""
-    z = _conv(x_BHWC, weights["in"]) + weights["in_bias"]
+    z = _conv_in(x_BHWC, weights["in"]) + weights["in_bias"]
     pre = [z]
-    for matrix, _, bias in weights["down"]:
-        z = _down(act(z), matrix, bias)
+    for blocks, _, bias in weights["down"]:
+        z = _down(act(z), blocks, bias)
         pre.append(z)
     return pre
 
@@ -123,9 +143,9 @@ def input_grad(weights: dict, x_BHWC: Array, act: Callable[[Array], Array]) -> A
     pre = preactivations(weights, x_BHWC, act)
     # The head is a 4x4 valid convolution over the 4x4 map: f is linear in its input.
     g = jnp.broadcast_to(weights["head"], pre[-1].shape)
-    for (_, matrix_t, _), z in zip(weights["down"][::-1], pre[:0:-1]):
-        g = _down_input_grad(jax.vjp(act, z)[1](g)[0], matrix_t)
-    return _conv(jax.vjp(act, pre[0])[1](g)[0], weights["in_t"]).astype(x_BHWC.dtype)
+    for (_, blocks_t, _), z in zip(weights["down"][::-1], pre[:0:-1]):
+        g = _down_input_grad(jax.vjp(act, z)[1](g)[0], blocks_t)
+    return _conv_in_input_grad(jax.vjp(act, pre[0])[1](g)[0], weights["in_t"]).astype(x_BHWC.dtype)
 
 
 def make_input_grad(act: Callable[[Array], Array], dtype=None):

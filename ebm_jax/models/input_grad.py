@@ -17,8 +17,8 @@ IMPLS = ("auto", "matmul", "autodiff")
 # - cpu, amd-avx512 (AMD EPYC with AVX-512, /work/shared/PERF_NOTES.md): matmul 179.3, autodiff
 #   unrolled 235.7, autodiff rolled 390.4.
 # - cpu, amd-avx2 (AMD EPYC family 25 model 1, Zen 3, no AVX-512; benchmarks/FINDINGS.md):
-#   matmul rolled 399 and 458, autodiff unrolled 677 and 543 (two rounds, machine shared);
-#   PyTorch eager 700 and 978 in the same run.
+#   on a quiet machine, matmul rolled 208.5 against autodiff unrolled 370.2 (medians of three
+#   20-step chains, alternated); earlier, shared: matmul 399 and 458, autodiff 677 and 543.
 # - gpu: not measured; jax.grad's cuDNN convolutions are the default until a GPU run of
 #   benchmarks/gpu_check.sh shows the matmul form ahead.
 MEASURED = {
