@@ -5,8 +5,17 @@ need speed more than parallelism pass a one-device mesh explicitly.
 """
 import os
 import sys
+import tempfile
 
-import jax
+# Compiled programs are kept on disk for every process of the test run: the test workers and
+# the train.py / evaluate.py processes they start, which inherit the variables. Many tests
+# compile the same tiny programs, and compiling is most of their time. The cache is keyed by
+# each program, the jax version and the flags, so a stale entry is never used.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"ebm_jax_tests_xla_{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+import jax  # noqa: E402
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
