@@ -27,7 +27,7 @@ def setup(config=None):
 # Golden values of one update of configs/test.py on the first digits batch (jax 0.10, CPU,
 # float32). If a deliberate change of the model, the sampler, the key derivation or the data
 # order moves them, check the change is intended and replace them with the new printout of
-# `pytest tests/test_train_step.py -k golden -s`.
+# `pytest tests/test_ebm.py -k golden -s`.
 GOLDEN = {
     "loss": 0.0802699401974678,
     "grad_norm_params": 1.1691292524337769,
