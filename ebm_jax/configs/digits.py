@@ -12,9 +12,9 @@ Expect: 108.5 s for the 2,000 updates on 2 quiet CPU cores of an AMD EPYC (measu
         machine), 2 min 11 s with the evaluation, then a digit FID of 16.2 on 297 fresh
         samples (16.1 before the input gradient's products were regrouped; K = 100: 17.0 after
         20.6 minutes of shared cores; held-out real digits 23.5, uniform noise 318.7), 57% of
-        the samples classified with probability >= 0.9, all 10 classes. Figures measured before with this
-        config (README: transition, reconstruction, --mode=all) used K = 100; add
-        --config.sampling.num_steps=100 to reproduce them.
+        the samples classified with probability >= 0.9, all 10 classes. Figures measured
+        before with this config (README: transition, reconstruction, --mode=all) used
+        K = 100; add --config.sampling.num_steps=100 to reproduce them.
 """
 from ebm_jax.configs import default
 

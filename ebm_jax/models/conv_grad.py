@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
-_SHIFTS = ((0, 0), (0, 1), (1, 0), (1, 1))
+_SHIFTS = ((0, 0), (0, 1), (1, 0), (1, 1))  # the 2x2 blocks of a 4x4 stride-2 layer
+_TAPS = tuple((u, v) for u in range(3) for v in range(3))  # the 3x3 input convolution's taps
 
 
 def space_to_depth(x_BHWC: Array) -> Array:
@@ -91,31 +92,38 @@ def _pad1(x_BHWC: Array) -> Array:
     return jnp.pad(x_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
 
+def _shifted(xp_BHWC: Array, offsets, h: int, w: int) -> list[Array]:
+    """The h x w windows of a padded map at each (row, column) offset."""
+    return [xp_BHWC[:, a:a + h, c:c + w] for a, c in offsets]
+
+
+def _overlap_add(parts: list[Array], offsets, k: int) -> Array:
+    """The transpose of ``_shifted`` for windows of k offsets a side: each part added into a map
+    k - 1 rows and columns larger, at its offset."""
+    return sum(jnp.pad(p, ((0, 0), (a, k - 1 - a), (c, k - 1 - c), (0, 0)))
+               for p, (a, c) in zip(parts, offsets))
+
+
 def _conv_in(x_BHWC: Array, matrix: Array) -> Array:
     """The 3x3, stride-1, padding-1 convolution as one product of the 9 shifted inputs."""
     _, h, w, _ = x_BHWC.shape
-    xp = _pad1(x_BHWC)
-    taps = jnp.concatenate([xp[:, u:u + h, v:v + w] for u in range(3) for v in range(3)], -1)
-    return _dot(taps, matrix)
+    return _dot(jnp.concatenate(_shifted(_pad1(x_BHWC), _TAPS, h, w), -1), matrix)
 
 
 def _conv_in_input_grad(g_BHWF: Array, matrix_t: Array) -> Array:
     b, h, w, _ = g_BHWF.shape
-    p = _dot(g_BHWF, matrix_t).reshape(b, h, w, 9, -1)
-    s = sum(jnp.pad(p[:, :, :, 3 * u + v], ((0, 0), (u, 2 - u), (v, 2 - v), (0, 0)))
-            for u in range(3) for v in range(3))
-    return s[:, 1:-1, 1:-1]
+    p = _dot(g_BHWF, matrix_t).reshape(b, h, w, len(_TAPS), -1)
+    return _overlap_add([p[:, :, :, i] for i in range(len(_TAPS))], _TAPS, 3)[:, 1:-1, 1:-1]
 
 
 def _down(h_BHWC: Array, blocks: tuple[Array, ...], bias: Array) -> Array:
     s = space_to_depth(_pad1(h_BHWC))
-    h, w = s.shape[1] - 1, s.shape[2] - 1
-    return sum(_dot(s[:, a:a + h, c:c + w], m) for (a, c), m in zip(_SHIFTS, blocks)) + bias
+    views = _shifted(s, _SHIFTS, s.shape[1] - 1, s.shape[2] - 1)
+    return sum(_dot(v, m) for v, m in zip(views, blocks)) + bias
 
 
 def _down_input_grad(g_BhwO: Array, blocks_t: tuple[Array, ...]) -> Array:
-    s = sum(jnp.pad(_dot(g_BhwO, m), ((0, 0), (a, 1 - a), (c, 1 - c), (0, 0)))
-            for (a, c), m in zip(_SHIFTS, blocks_t))
+    s = _overlap_add([_dot(g_BhwO, m) for m in blocks_t], _SHIFTS, 2)
     return depth_to_space(s)[:, 1:-1, 1:-1]
 
 
