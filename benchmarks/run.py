@@ -124,8 +124,8 @@ def matmul_ceiling(sizes=(1024, 2048, 4096), repeats: int = 3) -> dict:
 
 class BenchEBM(ebm.EBM):
     """The EBM family with the benchmark's matmul operand type: for ``matmul``, the operands of
-    ``conv_grad``'s products; for ``autodiff``, the energy on parameters and input cast to
-    ``dtype`` (chains and parameters stay float32)."""
+    ``conv_grad``'s products in the chains; for ``autodiff``, the energy on parameters and input
+    cast to ``dtype``, in the chains and the loss (chains and parameters stay float32)."""
 
     def __init__(self, config, data_shape, dtype):
         super().__init__(config, data_shape)
@@ -138,6 +138,11 @@ class BenchEBM(ebm.EBM):
             return self.model.energy
         cast = lambda tree: jax.tree_util.tree_map(lambda v: v.astype(self.dtype), tree)
         return lambda p, x: self.model.energy(cast(p), cast(x)).astype(jnp.float32)
+
+    @property
+    def gap_energy(self):
+        # autodiff: the cast energy above; matmul: the loss's products stay float32.
+        return self.energy if self.impl == "autodiff" else super().gap_energy
 
     def input_grad(self, sampling_config=None):
         if self.impl != "matmul":

@@ -44,6 +44,29 @@ def test_matrix_product_gradient_equals_autodiff(size, nf, channels, activation)
     np.testing.assert_allclose(got, want, atol=1e-5 * scale, rtol=0)
 
 
+@pytest.mark.parametrize("size,nf,channels", [(8, 8, 1), (32, 8, 3)])
+@pytest.mark.parametrize("activation", ["leaky_relu", "gelu"])
+def test_matrix_product_energy_and_its_parameter_gradient_equal_the_flax_net(size, nf, channels,
+                                                                           activation):
+    model, params, x = build(size, nf, channels, activation)
+    products = model.energy_with("matmul")
+    assert products is not model.energy and model.energy_with("autodiff") is model.energy
+    f_B = jax.jit(products)(params, x)
+    assert f_B.shape == (2,) and f_B.dtype == jnp.float32
+    np.testing.assert_allclose(f_B, model.energy(params, x), rtol=1e-5, atol=1e-6)
+    # An energy gap, differentiated in the parameters (weights unequal, so the head's bias
+    # gradient is not 0).
+    gap = lambda energy: lambda p: energy(p, x[:1]).sum() - 0.5 * energy(p, x[1:]).sum()
+    want = jax.grad(gap(model.energy))(params)
+    got = jax.jit(jax.grad(gap(products)))(params)
+    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
+    for name, g, w in zip(jax.tree_util.tree_leaves_with_path(want), jax.tree_util.tree_leaves(got),
+                          jax.tree_util.tree_leaves(want)):
+        scale = float(jnp.max(jnp.abs(w)))
+        assert scale > 0, name[0]
+        np.testing.assert_allclose(g, w, atol=1e-5 * scale, rtol=0, err_msg=str(name[0]))
+
+
 def test_forward_mode_through_the_gradient_gives_the_hessian_vector_product():
     model, params, x = build(8, 8, 1, "gelu")
     v = jax.random.normal(jax.random.key(3), x.shape)

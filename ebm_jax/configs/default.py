@@ -48,7 +48,9 @@ def get_config():
     sampling.init_high = 1.0
     sampling.init_std = 1.0
     sampling.unroll = 0         # scan unrolling: 0 auto (sampler.default_unroll), 1 rolled
-    sampling.grad_impl = "auto"  # auto (fastest measured: models/input_grad.py), matmul, autodiff
+    # The chains' input gradient, and the form of the loss's energy: auto (fastest measured:
+    # models/input_grad.py), matmul (the ConvNet as matrix products), autodiff (jax.grad, Flax).
+    sampling.grad_impl = "auto"
     sampling.latent_step_size = 0.05   # latent_ebm: s and sigma of its prior chain on z
     sampling.latent_noise_std = 0.3162
 

@@ -141,18 +141,36 @@ class EnergyModel:
 
         return energy
 
+    def _matmul_activation(self, impl: str) -> Callable[[Array], Array] | None:
+        """The activation when ``impl`` resolves to ``conv_grad``'s matrix-product form for this
+        model (a ``ConvEnergy`` giving one number per image), else None."""
+        module = self.module
+        if (isinstance(module, ConvEnergy) and not module.features
+                and input_grad_lib.resolve_grad_impl(impl) == "matmul"):
+            return get_activation(module.activation, module.leaky_slope)
+        return None
+
+    def energy_with(self, impl: str = "auto") -> EnergyFn:
+        """``energy`` in the form ``impl`` names (``input_grad.resolve_grad_impl``): for a
+        ``ConvEnergy`` under ``matmul``, ``conv_grad.energy``, the same function written with
+        matrix products, which the CPU runs faster, and differentiable in the parameters alike;
+        otherwise ``energy`` itself. The learning step's energy gap uses it."""
+        act = self._matmul_activation(impl)
+        if act is None:
+            return self.energy
+        return lambda params, x: conv_grad.energy(conv_grad.prepare(params), x, act)
+
     def input_grad(self, params, dtype=None, impl: str = "auto") -> Callable[[Array], Array]:
         """``x_B... -> grad_x sum_B f(params, x)``, the sampler's gradient.
 
-        For ``ConvEnergy`` with ``impl`` resolving to ``matmul`` (``input_grad.resolve_grad_impl``)
-        it is ``conv_grad``'s matrix-product form, whose weight transforms run here, once: call
+        For a ``ConvEnergy`` giving one number per image, with ``impl`` resolving to ``matmul``
+        (``input_grad.resolve_grad_impl``), it is ``conv_grad``'s matrix-product form, whose weight transforms run here, once: call
         this outside the sampler's loop. ``dtype`` (e.g. bfloat16) is the operand type of its
         products. Otherwise it is ``jax.grad`` of the energy (with ``dtype``: of the energy on
         parameters and input cast to ``dtype``, the gradient returned in the input's type).
         """
-        if (isinstance(self.module, ConvEnergy)
-                and input_grad_lib.resolve_grad_impl(impl) == "matmul"):
-            act = get_activation(self.module.activation, self.module.leaky_slope)
+        act = self._matmul_activation(impl)
+        if act is not None:
             return conv_grad.make_input_grad(act, dtype)(params)
         energy = self.energy
         if dtype is not None:
