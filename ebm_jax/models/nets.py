@@ -164,10 +164,11 @@ class EnergyModel:
         """``x_B... -> grad_x sum_B f(params, x)``, the sampler's gradient.
 
         For a ``ConvEnergy`` giving one number per image, with ``impl`` resolving to ``matmul``
-        (``input_grad.resolve_grad_impl``), it is ``conv_grad``'s matrix-product form, whose weight transforms run here, once: call
-        this outside the sampler's loop. ``dtype`` (e.g. bfloat16) is the operand type of its
-        products. Otherwise it is ``jax.grad`` of the energy (with ``dtype``: of the energy on
-        parameters and input cast to ``dtype``, the gradient returned in the input's type).
+        (``input_grad.resolve_grad_impl``), it is ``conv_grad``'s matrix-product form, whose
+        weight transforms run here, once: call this outside the sampler's loop. ``dtype`` (e.g.
+        bfloat16) is the operand type of its products. Otherwise it is ``jax.grad`` of the
+        energy (with ``dtype``: of the energy on parameters and input cast to ``dtype``, the
+        gradient returned in the input's type).
         """
         act = self._matmul_activation(impl)
         if act is not None:
