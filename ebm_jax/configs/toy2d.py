@@ -7,8 +7,7 @@ Run:    python train.py --config=configs/toy2d.py --workdir=runs/toy2d
         python evaluate.py --mode=samples --workdir=runs/toy2d --num_samples=2000
 Expect: about a minute on a 2-core CPU (training alone 46.6 s and 50.3 s in two runs on 2
         quiet cores of an AMD EPYC, `python benchmarks/run.py --cases demos`; train and
-        evaluate: 81 s measured
-        earlier; 128 s on cores shared with a test run);
+        evaluate: 81 s measured earlier; 128 s on cores shared with a test run);
         runs/toy2d/samples/step_0001500.png shows the 8 modes; evaluate.py reports
         mmd2_vs_truth below 0.002 (measured 0.0005 with 2,000 samples; fresh uniform noise
         gives about 0.24, and two samples of the truth about 0.001).

@@ -63,7 +63,7 @@ class EBM(base.Family):
     def gap_energy(self):
         """The energy that the learning step's energy gap differentiates: ``energy`` in the form
         ``sampling.grad_impl`` picks for the chains (``EnergyModel.energy_with``; the ConvNet's
-        matrix products on the CPU). Only the speed differs."""
+        matrix products on the CPU). The forms agree to float rounding; only the speed differs."""
         return self.model.energy_with(self.config.sampling.get("grad_impl", "auto"))
 
     def describe(self) -> str:
