@@ -64,7 +64,7 @@ class EBM(base.Family):
         """The energy that the learning step's energy gap differentiates: ``energy`` in the form
         ``sampling.grad_impl`` picks for the chains (``EnergyModel.energy_with``; the ConvNet's
         matrix products on the CPU). The forms agree to float rounding; only the speed differs."""
-        return self.model.energy_with(self.config.sampling.get("grad_impl", "auto"))
+        return self.model.energy_with(input_grad_lib.configured(self.config.sampling))
 
     def describe(self) -> str:
         return f"ebm ({self.config.model.get('name', 'conv')})"

@@ -60,9 +60,14 @@ def resolve_grad_impl(name: str = "auto", backend: str | None = None,
     return MEASURED.get((backend, None), "autodiff")
 
 
+def configured(sampling_config) -> str:
+    """``sampling_config.grad_impl`` as named (``auto`` where a config has none)."""
+    return sampling_config.get("grad_impl", "auto")
+
+
 def for_sampling(input_grad: Callable | None, sampling_config) -> Callable | None:
     """The ``input_grad`` to hand the sampler under ``sampling_config.grad_impl``: as given for
     ``matmul``, None (the sampler's own ``jax.grad`` of the energy, with its loop unrolling)
     for ``autodiff``."""
-    impl = resolve_grad_impl(sampling_config.get("grad_impl", "auto"))
+    impl = resolve_grad_impl(configured(sampling_config))
     return input_grad if impl == "matmul" else None
