@@ -60,11 +60,11 @@ def test_matrix_product_energy_and_its_parameter_gradient_equal_the_flax_net(siz
     want = jax.grad(gap(model.energy))(params)
     got = jax.jit(jax.grad(gap(products)))(params)
     assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
-    for name, g, w in zip(jax.tree_util.tree_leaves_with_path(want), jax.tree_util.tree_leaves(got),
-                          jax.tree_util.tree_leaves(want)):
+    for (path, w), g in zip(jax.tree_util.tree_leaves_with_path(want),
+                            jax.tree_util.tree_leaves(got)):
         scale = float(jnp.max(jnp.abs(w)))
-        assert scale > 0, name[0]
-        np.testing.assert_allclose(g, w, atol=1e-5 * scale, rtol=0, err_msg=str(name[0]))
+        assert scale > 0, path
+        np.testing.assert_allclose(g, w, atol=1e-5 * scale, rtol=0, err_msg=str(path))
 
 
 def test_forward_mode_through_the_gradient_gives_the_hessian_vector_product():
