@@ -50,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ebm_jax.configs import default  # noqa: E402
 from ebm_jax.families import base, ebm  # noqa: E402
+from ebm_jax.models import conv_grad  # noqa: E402
 from ebm_jax.models import input_grad as input_grad_lib  # noqa: E402
 from ebm_jax.models import nets  # noqa: E402
 from ebm_jax.runtime import parallel  # noqa: E402
@@ -66,13 +67,15 @@ PRECISIONS = {"fp32": ("highest", None), "tf32": ("tensorfloat32", None),
               "bf16": ("highest", jnp.bfloat16)}
 
 
-def forward_flops(image_size: int, nf: int, channels: int = 3) -> int:
-    """Multiply-adds x 2 of one forward pass of the ConvNet energy on one image."""
+def forward_flops(image_size: int, nf: int, channels: int = 3, stride2_share: float = 1.0) -> int:
+    """Multiply-adds x 2 of one forward pass of the ConvNet energy on one image: the model's
+    FLOPs, those of the direct convolutions. ``stride2_share`` scales the 4x4 stride-2 layers'
+    part: ``conv_grad.STRIDE2_MULTIPLY_ADDS`` gives the FLOPs that its products execute."""
     flops = 2 * image_size**2 * nf * 9 * channels
     size, width = image_size, nf
     for _ in range(nets.conv_depth(image_size)):
         size //= 2
-        flops += 2 * size**2 * 2 * width * 16 * width
+        flops += round(stride2_share * 2 * size**2 * 2 * width * 16 * width)
         width *= 2
     return flops + 2 * 16 * width
 
@@ -272,9 +275,12 @@ def summary(times: dict, per: int = 1) -> dict:
     return out
 
 
-def mfu_cpu(flops: float, row: dict, ceiling_gflops: float | None) -> dict:
+def mfu_cpu(flops: float, row: dict, ceiling_gflops: float | None,
+            executed_share: float = 1.0) -> dict:
     """Achieved GFLOP/s of ours and the reference over the measured matmul ceiling: the one
-    timed beside the calls where there is one, else the start-of-run ``ceiling``."""
+    timed beside the calls where there is one, else the start-of-run ``ceiling``. Model FLOPs
+    (the direct convolutions'); where ours executes fewer (``executed_share`` of them, the
+    Winograd products of ``conv_grad``), also ours' executed GFLOP/s and their share."""
     out = {}
     ceiling_gflops = row.get("ceiling_alongside_gflops") or ceiling_gflops
     for name in ("ours", "torch"):
@@ -282,6 +288,11 @@ def mfu_cpu(flops: float, row: dict, ceiling_gflops: float | None) -> dict:
             gflops = flops / (row[f"{name}_ms"] / 1e3) / 1e9
             out[f"{name}_gflops"] = round(gflops, 1)
             out[f"{name}_mfu_cpu"] = round(gflops / ceiling_gflops, 3)
+            if name == "ours" and executed_share != 1.0:
+                out["ours_executed_flops_share"] = round(executed_share, 4)
+                out["ours_executed_gflops"] = round(gflops * executed_share, 1)
+                out["ours_executed_share_of_ceiling"] = round(
+                    gflops * executed_share / ceiling_gflops, 3)
     return out
 
 
@@ -374,6 +385,9 @@ def run_setting(a, image_size: int, nf: int, precision: str, grad_impl: str, emi
     else:
         print(f"# {a.torch_reference} not found: no PyTorch baseline", file=sys.stderr)
     f_image = forward_flops(image_size, nf)
+    # The share of the model's FLOPs that ours executes: under matmul, the Winograd products.
+    executed = (forward_flops(image_size, nf, stride2_share=conv_grad.STRIDE2_MULTIPLY_ADDS)
+                / f_image if head["grad_impl"] == "matmul" else 1.0)
     probe = ceiling_probe() if "ceiling_gflops" in machine else None
     if "compile" in cases or "memory" in cases:
         seconds, compiled = ours.compile()
@@ -404,7 +418,7 @@ def run_setting(a, image_size: int, nf: int, precision: str, grad_impl: str, emi
         row = {"case": "langevin", **head, "chain_steps": a.langevin_steps,
                **summary(times, a.langevin_steps)}
         row["ours_mfu"] = mfu(2 * a.batch * f_image, row["ours_ms"] / 1e3, precision)
-        row.update(mfu_cpu(2 * a.batch * f_image, row, machine.get("ceiling_gflops")))
+        row.update(mfu_cpu(2 * a.batch * f_image, row, machine.get("ceiling_gflops"), executed))
         emit(row)
     if "update" in cases:
         times = timed_pair(ours.update, ref, "update", a.repeats, probe)
@@ -412,7 +426,7 @@ def run_setting(a, image_size: int, nf: int, precision: str, grad_impl: str, emi
         row["ours_mfu"] = mfu(a.batch * f_image * (2 * a.steps + 6), row["ours_ms"] / 1e3,
                               precision)
         row.update(mfu_cpu(a.batch * f_image * (2 * a.steps + 6), row,
-                           machine.get("ceiling_gflops")))
+                           machine.get("ceiling_gflops"), executed))
         emit(row)
     if ref is not None:
         ref.close()

@@ -32,6 +32,28 @@ def test_space_to_depth_layout_and_inverse():
     np.testing.assert_array_equal(conv_grad.depth_to_space(s), x)
 
 
+@pytest.mark.parametrize("h,w", [(8, 8), (16, 8), (8, 32)])
+def test_winograd_stride2_layer_and_its_input_gradient_equal_the_convolution(h, w):
+    # One, two or eight 2x2 output tiles a side, rows and columns unequal.
+    k1, k2, k3, k4 = jax.random.split(jax.random.key(h * w), 4)
+    x = jax.random.normal(k1, (2, h, w, 5))
+    kernel, bias = jax.random.normal(k2, (4, 4, 5, 6)), jax.random.normal(k3, (6,))
+    conv = lambda x: jax.lax.conv_general_dilated(
+        x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+    want, vjp = jax.vjp(conv, x)
+    kernels, kernels_t, b = conv_grad.down_weights(kernel, bias)
+    assert len(kernels) == 3 and all(k.shape == (20, 6) for row in kernels for k in row)
+    got = conv_grad._down(x, kernels, b)
+    assert got.shape == (2, h // 2, w // 2, 6)
+    np.testing.assert_allclose(got, want, atol=1e-5 * float(jnp.max(jnp.abs(want))), rtol=0)
+    g = jax.random.normal(k4, want.shape)
+    grad_want, = vjp(g)
+    grad_got = conv_grad._down_input_grad(g, kernels_t)
+    assert grad_got.shape == x.shape
+    np.testing.assert_allclose(grad_got, grad_want,
+                               atol=1e-5 * float(jnp.max(jnp.abs(grad_want))), rtol=0)
+
+
 @pytest.mark.parametrize("size,nf,channels", [(8, 8, 1), (32, 8, 3), (64, 4, 3)])
 @pytest.mark.parametrize("activation", ["leaky_relu", "gelu"])
 def test_matrix_product_gradient_equals_autodiff(size, nf, channels, activation):

@@ -10,14 +10,19 @@ CPU a loop over them misses the fast convolution path. Here:
   (9 C, nf) matrix; its input gradient is one product against the transpose followed by nine
   shifted additions;
 - each 4x4 stride-2 convolution (padding 1) becomes a 2x2 stride-1 convolution over the
-  space-to-depth (by 2) of its padded input: the sum of four products, one per shifted block,
-  each against a (4 C, O) matrix; its input gradient is four products against the transposed
-  blocks, shifted and added.
+  space-to-depth (by 2) of its padded input, computed with Winograd's minimal filtering
+  F(2x2, 2x2) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+  The output is cut into 2x2 tiles. Each tile's 3x3 input window is transformed (sums and
+  differences of its rows, then of its columns: ``_WINO_IN``), and each of the 9 transformed
+  positions is one product, over all tiles, against a (4 C, O) matrix: the kernel's 2x2 blocks
+  transformed once in ``prepare`` (``_WINO_KERNEL``). Adding neighbouring products
+  (``_WINO_OUT``) gives the tile. That is 9 products per 4 outputs where the direct form takes
+  16, so 9/16 of the multiply-adds. The transforms have coefficients 0 and +-1 only, so they
+  add no rounding beyond a reordering of the sums. The input gradient runs the same steps
+  transposed: 9 products against the transposed matrices.
 
-The products stay separate rather than one product over concatenated blocks: on the CPU the
-concatenation is a copy, and the narrow products of the first layer's input gradient run closer
-to the matmul ceiling when split (``benchmarks/FINDINGS.md``, 7% less time per Langevin step
-at 32x32, nf=64, batch 64 on the AMD EPYC measured there).
+The products stay separate rather than one batched product over stacked positions: on the CPU
+the stacking is a copy, and separate products measured faster (``benchmarks/FINDINGS.md``).
 
 ``energy`` is the forward pass of the same products: the learning step's energy gap and its
 parameter gradient use it, since on the CPU it also runs faster than the convolutions.
@@ -33,7 +38,14 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
-_SHIFTS = ((0, 0), (0, 1), (1, 0), (1, 1))  # the 2x2 blocks of a 4x4 stride-2 layer
+# Winograd's F(2, 2) along one axis, for a 2-tap correlation y_i = d_i g_0 + d_{i+1} g_1 of a
+# 3-entry window d into 2 outputs: y = _WINO_OUT @ ((_WINO_KERNEL @ g) * (_WINO_IN @ d)), with
+# 3 multiplications where the direct form takes 4. Each row lists (coefficient, index) pairs.
+_WINO_IN = (((1, 0), (-1, 1)), ((1, 1),), ((1, 2), (-1, 1)))  # d0 - d1, d1, d2 - d1
+_WINO_KERNEL = (((1, 0),), ((1, 0), (1, 1)), ((1, 1),))  # g0, g0 + g1, g1
+_WINO_OUT = (((1, 0), (1, 1)), ((1, 1), (1, 2)))  # m0 + m1, m1 + m2
+# Multiply-adds of a stride-2 layer here per those of its direct form: 3 x 3 per 2 x 2 x 4.
+STRIDE2_MULTIPLY_ADDS = 9 / 16
 _TAPS = tuple((u, v) for u in range(3) for v in range(3))  # the 3x3 input convolution's taps
 
 
@@ -73,14 +85,21 @@ def prepare(params, dtype=None) -> dict:
     weights = {"in": cast(m_in), "in_t": cast(m_in.T), "in_bias": params["conv_in"]["bias"],
                "head": params["head"]["kernel"][..., 0], "head_bias": params["head"]["bias"][0],
                "down": []}
-    i = 0
+    i = 0  # weights["down"][i]: (3x3 transformed kernels, their transposes, bias)
     while f"down{i}" in params:
-        m = down_matrix(params[f"down{i}"]["kernel"])
-        blocks = jnp.split(m, 4)  # one (4 C, O) matrix per shifted block, in _SHIFTS order
-        weights["down"].append((tuple(cast(b) for b in blocks), tuple(cast(b.T) for b in blocks),
-                                params[f"down{i}"]["bias"]))
+        weights["down"].append(down_weights(params[f"down{i}"]["kernel"],
+                                            params[f"down{i}"]["bias"], cast))
         i += 1
     return weights
+
+
+def down_weights(kernel_44CO: Array, bias_O: Array, cast=lambda a: a) -> tuple:
+    """A 4x4 stride-2 layer's ``prepare``d weights: its 3x3 Winograd-transformed (4 C, O)
+    kernels, their transposes (for the input gradient), and the bias."""
+    b00, b01, b10, b11 = jnp.split(down_matrix(kernel_44CO), 4)  # 2x2 blocks (row, column)
+    kernel = _winograd_kernel(((b00, b01), (b10, b11)))
+    return (tuple(tuple(cast(k) for k in row) for row in kernel),
+            tuple(tuple(cast(k.T) for k in row) for row in kernel), bias_O)
 
 
 def _accumulator(dtype) -> jnp.dtype:
@@ -120,23 +139,76 @@ def _conv_in_input_grad(g_BHWF: Array, matrix_t: Array) -> Array:
     return _overlap_add([p[:, :, :, i] for i in range(len(_TAPS))], _TAPS, 3)[:, 1:-1, 1:-1]
 
 
-def _down(h_BHWC: Array, blocks: tuple[Array, ...], bias: Array) -> Array:
-    s = space_to_depth(_pad1(h_BHWC))
-    views = _shifted(s, _SHIFTS, s.shape[1] - 1, s.shape[2] - 1)
-    return sum(_dot(v, m) for v, m in zip(views, blocks)) + bias
+def _combine(rows, parts: list) -> list:
+    """Linear combinations of ``parts`` (arrays, or equal nested lists of them, combined
+    entry by entry): one per row of (coefficient +-1, index) pairs."""
+    def one(row):
+        def combination(*xs):
+            terms = [xs[i] if c == 1 else -xs[i] for c, i in row]
+            return sum(terms[1:], terms[0])
+        return jax.tree.map(combination, *parts)
+    return [one(row) for row in rows]
 
 
-def _down_input_grad(g_BhwO: Array, blocks_t: tuple[Array, ...]) -> Array:
-    s = _overlap_add([_dot(g_BhwO, m) for m in blocks_t], _SHIFTS, 2)
-    return depth_to_space(s)[:, 1:-1, 1:-1]
+def _transpose(rows, n: int) -> tuple:
+    """The (coefficient, index) rows of the transpose of a matrix with ``n`` columns."""
+    return tuple(tuple((c, j) for j, row in enumerate(rows) for c, i in row if i == k)
+                 for k in range(n))
+
+
+def _winograd_kernel(blocks) -> list:
+    """The 3x3 transformed kernels G g G^T from the 2x2 grid of (4 C, O) blocks g."""
+    rows = _combine(_WINO_KERNEL, [list(b) for b in blocks])  # 3 rows of 2 blocks
+    return [_combine(_WINO_KERNEL, row) for row in rows]
+
+
+def _windows(x: Array, axis: int, tiles: int) -> list[Array]:
+    """Entry k (k = 0, 1, 2) of each tile's 3-wide window along ``axis``: tiles start 2 apart."""
+    return [jax.lax.slice_in_dim(x, k, k + 2 * tiles - 1, 2, axis) for k in range(3)]
+
+
+def _overlap_windows(parts: list[Array], axis: int) -> Array:
+    """The transpose of ``_windows``: entry k of tile t added at 2 t + k; 2 tiles + 1 long."""
+    p0, p1, p2 = parts
+    width = [(0, 0)] * p0.ndim
+    right, left = list(width), list(width)
+    right[axis], left[axis] = (0, 1), (1, 0)
+    even = jnp.pad(p0, right) + jnp.pad(p2, left)  # positions 0, 2, ..., 2 tiles
+    odd = jnp.pad(p1, right)  # positions 1, 3, ..., and one past the end
+    both = jnp.stack([even, odd], axis + 1)
+    shape = list(even.shape)
+    shape[axis] *= 2
+    return jax.lax.slice_in_dim(both.reshape(shape), 0, shape[axis] - 1, 1, axis)
+
+
+def _down(h_BHWC: Array, kernel, bias: Array) -> Array:
+    """The 4x4 stride-2 layer, Winograd F(2x2, 2x2) over the space-to-depth of its padded input."""
+    s = space_to_depth(_pad1(h_BHWC))  # (B, h + 1, w + 1, 4 C) for an h x w output
+    b, th, tw = s.shape[0], (s.shape[1] - 1) // 2, (s.shape[2] - 1) // 2
+    t = [_combine(_WINO_IN, _windows(r, 2, tw)) for r in _combine(_WINO_IN, _windows(s, 1, th))]
+    m = [[_dot(t[u][v], kernel[u][v]) for v in range(3)] for u in range(3)]
+    y = [_combine(_WINO_OUT, row) for row in _combine(_WINO_OUT, m)]  # y[i][j]: tile entry (i, j)
+    y_BtitjO = jnp.stack([jnp.stack(row, 3) for row in y], 2)  # (B, th, 2, tw, 2, O)
+    return y_BtitjO.reshape(b, 2 * th, 2 * tw, -1) + bias
+
+
+def _down_input_grad(g_BhwO: Array, kernel_t) -> Array:
+    b, h, w, o = g_BhwO.shape
+    g = g_BhwO.reshape(b, h // 2, 2, w // 2, 2, o)
+    out_t = _transpose(_WINO_OUT, 3)
+    dm = _combine(out_t, [_combine(out_t, [g[:, :, i, :, j] for j in range(2)]) for i in range(2)])
+    dt = [[_dot(dm[u][v], kernel_t[u][v]) for v in range(3)] for u in range(3)]
+    in_t = _transpose(_WINO_IN, 3)
+    cols = [_overlap_windows(_combine(in_t, row), 2) for row in dt]
+    return depth_to_space(_overlap_windows(_combine(in_t, cols), 1))[:, 1:-1, 1:-1]
 
 
 def preactivations(weights: dict, x_BHWC: Array, act: Callable[[Array], Array]) -> list[Array]:
     """The forward pass: the pre-activations of ``conv_in`` and of each 4x4 stride-2 layer."""
     z = _conv_in(x_BHWC, weights["in"]) + weights["in_bias"]
     pre = [z]
-    for blocks, _, bias in weights["down"]:
-        z = _down(act(z), blocks, bias)
+    for kernel, _, bias in weights["down"]:
+        z = _down(act(z), kernel, bias)
         pre.append(z)
     return pre
 
@@ -155,15 +227,15 @@ def input_grad(weights: dict, x_BHWC: Array, act: Callable[[Array], Array]) -> A
     piecewise-linear activation: where a pre-activation is within rounding of LeakyReLU's kink,
     the two programs' different summation orders can put it on different sides, and that
     unit's gradient takes the other slope. In float32 (32x32, nf 64, uniform noise) this touched
-    3 of 192 images over three batches of 64, by up to 2.4e-2 of max |g|, each one with a
-    pre-activation of opposite sign in the two programs; in float64 the two agreed to 2e-15
-    everywhere (tests/test_conv_grad.py).
+    1 of 192 images over three batches of 64, by 1.9e-2 of max |g| (the others within 1.3e-6),
+    and the tests check that each such image has a pre-activation of opposite sign in the two
+    programs; in float64 the two agreed to 1e-15 everywhere (tests/test_conv_grad.py).
     """
     pre = preactivations(weights, x_BHWC, act)
     # The head is a 4x4 valid convolution over the 4x4 map: f is linear in its input.
     g = jnp.broadcast_to(weights["head"], pre[-1].shape)
-    for (_, blocks_t, _), z in zip(weights["down"][::-1], pre[:0:-1]):
-        g = _down_input_grad(jax.vjp(act, z)[1](g)[0], blocks_t)
+    for (_, kernel_t, _), z in zip(weights["down"][::-1], pre[:0:-1]):
+        g = _down_input_grad(jax.vjp(act, z)[1](g)[0], kernel_t)
     return _conv_in_input_grad(jax.vjp(act, pre[0])[1](g)[0], weights["in_t"]).astype(x_BHWC.dtype)
 
 
