@@ -7,13 +7,14 @@ short for every K measured.
 
 Run:    python train.py --config=configs/digits.py --workdir=runs/digits
         python evaluate.py --mode=fid --workdir=runs/digits
-Expect: 99.7 s for the 2,000 updates on 2 quiet CPU cores of an AMD EPYC (measured with
+Expect: 93.7 s for the 2,000 updates on 2 quiet CPU cores of an AMD EPYC (measured with
         `python benchmarks/run.py --cases demos`, jax 0.10.2; 5.3 minutes earlier on a shared
-        machine), 1 min 47 s with the evaluation, then a digit FID of 16.5 on 297 fresh
-        samples (16.2 before the loss was computed with matrix products, 16.1 before the
-        input gradient's products were regrouped: rounding moves it by that much; K = 100:
-        17.0 after 20.6 minutes of shared cores; held-out real digits 23.5, uniform noise
-        318.7), 55% of the samples classified with probability >= 0.9, all 10 classes.
+        machine), 1 min 49 s with the evaluation, then a digit FID of 15.8 on 297 fresh
+        samples (16.5 before the stride-2 layers' products followed Winograd's form, 16.2
+        before the loss was computed with matrix products, 16.1 before the input gradient's
+        products were regrouped: rounding moves it by that much; K = 100: 17.0 after 20.6
+        minutes of shared cores; held-out real digits 23.5, uniform noise 318.7), 56% of the
+        samples classified with probability >= 0.9, all 10 classes.
         Figures measured before with this config (README: transition, reconstruction,
         --mode=all) used K = 100; add --config.sampling.num_steps=100 to reproduce them.
 """

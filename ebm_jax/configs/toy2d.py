@@ -5,8 +5,8 @@ s=0.1 and sigma=0.01 (the step size only sets the scale of f that the net learns
 
 Run:    python train.py --config=configs/toy2d.py --workdir=runs/toy2d
         python evaluate.py --mode=samples --workdir=runs/toy2d --num_samples=2000
-Expect: about a minute on a 2-core CPU (training alone 46.6 s and 50.3 s in two runs on 2
-        quiet cores of an AMD EPYC, `python benchmarks/run.py --cases demos`; train and
+Expect: about a minute on a 2-core CPU (training alone 42.9 s on 2 quiet cores of an AMD
+        EPYC, `python benchmarks/run.py --cases demos`, 46.6 s and 50.3 s before; train and
         evaluate: 81 s measured earlier; 128 s on cores shared with a test run);
         runs/toy2d/samples/step_0001500.png shows the 8 modes; evaluate.py reports
         mmd2_vs_truth below 0.002 (measured 0.0005 with 2,000 samples; fresh uniform noise

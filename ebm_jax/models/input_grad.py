@@ -19,6 +19,7 @@ IMPLS = ("auto", "matmul", "autodiff")
 # - cpu, amd-avx2 (AMD EPYC family 25 model 1, Zen 3, no AVX-512; benchmarks/FINDINGS.md):
 #   on a quiet machine, matmul rolled 208.5 against autodiff unrolled 370.2 (medians of three
 #   20-step chains, alternated); earlier, shared: matmul 399 and 458, autodiff 677 and 543.
+#   Since, matmul with Winograd's stride-2 products: 122.1, against PyTorch eager's 217.3.
 # - gpu: not measured; jax.grad's cuDNN convolutions are the default until a GPU run of
 #   benchmarks/gpu_check.sh shows the matmul form ahead.
 MEASURED = {
