@@ -64,9 +64,9 @@ def depth_to_space(x_BhwD: Array) -> Array:
 
 
 def down_matrix(kernel_44CO: Array) -> Array:
-    """A 4x4 HWIO kernel as the (16 C, O) matrix acting on the four shifted space-to-depth
-    blocks; rows ordered (block row a, block column b, row parity, column parity, c), kernel
-    tap (2a + row parity, 2b + column parity)."""
+    """A 4x4 HWIO kernel as a (16 C, O) matrix: split in four, the (4 C, O) blocks (a, b) of the
+    2x2 stride-1 convolution over the space-to-depth map; rows ordered (block row a, block
+    column b, row parity, column parity, c), kernel tap (2a + row parity, 2b + column parity)."""
     c, o = kernel_44CO.shape[2:]
     k = kernel_44CO.reshape(2, 2, 2, 2, c, o).transpose(0, 2, 1, 3, 4, 5)
     return k.reshape(16 * c, o)
@@ -156,6 +156,11 @@ def _transpose(rows, n: int) -> tuple:
                  for k in range(n))
 
 
+# The input gradient's tables: the transposes of the output and input transforms.
+_WINO_OUT_T = _transpose(_WINO_OUT, 3)  # dy0, dy0 + dy1, dy1
+_WINO_IN_T = _transpose(_WINO_IN, 3)  # dt0, -dt0 + dt1 - dt2, dt2
+
+
 def _winograd_kernel(blocks) -> list:
     """The 3x3 transformed kernels G g G^T from the 2x2 grid of (4 C, O) blocks g."""
     rows = _combine(_WINO_KERNEL, [list(b) for b in blocks])  # 3 rows of 2 blocks
@@ -195,12 +200,11 @@ def _down(h_BHWC: Array, kernel, bias: Array) -> Array:
 def _down_input_grad(g_BhwO: Array, kernel_t) -> Array:
     b, h, w, o = g_BhwO.shape
     g = g_BhwO.reshape(b, h // 2, 2, w // 2, 2, o)
-    out_t = _transpose(_WINO_OUT, 3)
-    dm = _combine(out_t, [_combine(out_t, [g[:, :, i, :, j] for j in range(2)]) for i in range(2)])
+    dm = _combine(_WINO_OUT_T, [_combine(_WINO_OUT_T, [g[:, :, i, :, j] for j in range(2)])
+                                for i in range(2)])
     dt = [[_dot(dm[u][v], kernel_t[u][v]) for v in range(3)] for u in range(3)]
-    in_t = _transpose(_WINO_IN, 3)
-    cols = [_overlap_windows(_combine(in_t, row), 2) for row in dt]
-    return depth_to_space(_overlap_windows(_combine(in_t, cols), 1))[:, 1:-1, 1:-1]
+    cols = [_overlap_windows(_combine(_WINO_IN_T, row), 2) for row in dt]
+    return depth_to_space(_overlap_windows(_combine(_WINO_IN_T, cols), 1))[:, 1:-1, 1:-1]
 
 
 def preactivations(weights: dict, x_BHWC: Array, act: Callable[[Array], Array]) -> list[Array]:
