@@ -10,8 +10,11 @@
   python evaluate.py --mode=reconstruction --workdir=runs/generator_digits --split=test
   python evaluate.py --mode=all --workdir=runs/digits
 
-The model's own config is read from the workdir; ``--config.a.b=value`` overrides its fields
-(for instance sampling with a K2 other than the training K). Each mode writes
+The model's own config is read from the workdir, as it was in force at the checkpoint's step
+(``config.json`` with the changes that ``config_history.json`` records before that step);
+``--config.a.b=value`` overrides its fields (for instance sampling with a K2 other than the
+training K), and goes into each mode's protocol (``config_overrides``), never into the
+workdir's config. Each mode writes
 ``WORKDIR/eval/<mode>.json`` with its figures, and its pictures beside it; with the tensorboard
 extra its figures also go to the run's TensorBoard event files, as ``eval/<mode>/<stat>``. The
 work is done by ``ebm_jax.evaluation.runner.evaluate``; this script only parses flags.

@@ -7,11 +7,13 @@ import sys
 import numpy as np
 
 from tests.conftest import ROOT
+from tests.test_validation import snapshot
 
 
-def run(*args, returncode=0):
-    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600)
+def run(*args, returncode=0, cwd=ROOT):
+    """Runs a script of the repository (``args[0]``, relative to it) from ``cwd``."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, args[0]), *args[1:]], cwd=cwd,
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == returncode, out.stderr[-3000:]
     return out
 
@@ -30,12 +32,12 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     assert np.load(os.path.join(workdir, "eval", "samples.npy")).shape == (5, 8, 8, 1)
 
 
-def test_help_lists_the_flags():
-    # absl prints the help and exits with status 1.
-    out = run("train.py", "--helpshort", returncode=1)
-    assert "--workdir" in out.stdout and "--config" in out.stdout
-    out = run("evaluate.py", "--helpshort", returncode=1)
-    assert "--mode" in out.stdout and "--num_samples" in out.stdout
+def test_help_lists_the_flags_and_exits_0():
+    for flag in ("--help", "--helpshort", "-h"):
+        out = run("train.py", flag)
+        assert "--workdir" in out.stdout and "--allow_config_change" in out.stdout
+        out = run("evaluate.py", flag)
+        assert "--mode" in out.stdout and "--num_samples" in out.stdout
 
 
 def test_an_unprepared_tfds_data_set_is_a_clear_error_not_a_traceback(tmp_path):
@@ -43,3 +45,28 @@ def test_an_unprepared_tfds_data_set_is_a_clear_error_not_a_traceback(tmp_path):
               f"--config.data.data_dir={tmp_path / 'empty'}", "--noprogress", returncode=1)
     assert "tfds build cifar10" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_config_by_name_from_another_directory_and_a_changed_setting_resume(tmp_path):
+    """``--config=test`` and ``--config=configs/test.py`` work from any directory; resuming
+    with another K is refused (exit 1, one paragraph, the workdir's files unchanged) unless
+    ``--allow_config_change``, which keeps config.json and records the change."""
+    run("train.py", "--config=test", "--workdir=run", "--config.training.num_steps=2",
+        "--noprogress", cwd=tmp_path)
+    workdir = str(tmp_path / "run")
+    before = snapshot(workdir)
+    out = run("train.py", "--config=configs/test.py", "--workdir=run", "--noprogress",
+              "--config.sampling.num_steps=7", returncode=1, cwd=tmp_path)
+    message = out.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: the workdir 'run' was trained with other settings")
+    assert "sampling.num_steps is 5 there and 7 here" in message
+    assert "training.num_steps" not in message  # 2 there, 4 here: no flag needed
+    assert "pass --allow_config_change" in message and "Traceback" not in out.stderr
+    assert snapshot(workdir) == before
+    run("train.py", "--config=test", "--workdir=run", "--noprogress",
+        "--config.sampling.num_steps=7", "--allow_config_change", cwd=tmp_path)
+    assert json.load(open(os.path.join(workdir, "config.json")))["sampling"]["num_steps"] == 5
+    [entry] = json.load(open(os.path.join(workdir, "config_history.json")))
+    assert entry["step"] == 2 and entry["allowed_by"] == "--allow_config_change"
+    assert [(c["field"], c["from"], c["to"]) for c in entry["changes"]] == [
+        ("sampling.num_steps", 5, 7), ("training.num_steps", 2, 4)]

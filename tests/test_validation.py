@@ -1,6 +1,7 @@
 """Every bad input, run through ``errors.run_training`` (what train.py runs): exit status 1, one
 paragraph naming the problem, no traceback, and the workdir left exactly as it was."""
 import glob
+import hashlib
 import os
 import re
 
@@ -30,11 +31,11 @@ def set_field(path, value):
     return setup
 
 
-def workdir_of_nf(nf, with_run_files):
+def workdir_of_nf(nf, with_run_files, schedule="constant"):
     """A workdir whose checkpoint (step 2) is of the test model with ``nf`` filters."""
     def setup(config, workdir, tmp_path):
         other = test_config.get_config()
-        other.model.nf = nf
+        other.model.nf, other.optim.schedule = nf, schedule
         tx = optim.make_optimizer(other.optim)
         state = ebm.EBM(other, (8, 8, 1)).init_state(jax.random.key(0), tx)
         ckpt = checkpointing.Checkpointer(workdir)
@@ -58,7 +59,34 @@ def tfds_not_prepared(config, workdir, tmp_path):
 
 def batch_of_12_on_8_devices(config, workdir, tmp_path):
     config.training.batch_size = 12
-    return parallel.make_mesh(jax.devices()[:8])
+    return {"mesh": parallel.make_mesh(jax.devices()[:8])}
+
+
+def workdir_is_a_file(config, workdir, tmp_path):
+    with open(workdir, "w") as f:
+        f.write("not a workdir")
+
+
+UNWRITABLE = "/sys/ebm_jax_run"  # sysfs: no one, root included, may create a folder there
+
+
+def unwritable_workdir(config, workdir, tmp_path):
+    try:
+        os.mkdir(UNWRITABLE)
+        os.rmdir(UNWRITABLE)
+    except OSError:
+        return {"workdir": UNWRITABLE}
+    pytest.skip(f"{UNWRITABLE} can be created on this machine")
+
+
+def resumed_with(path, value, schedule="constant"):
+    """A workdir trained (step 2) with the test config and the learning-rate ``schedule``,
+    resumed with ``path`` set to ``value``."""
+    def setup(config, workdir, tmp_path):
+        workdir_of_nf(config.model.nf, True, schedule)(config, workdir, tmp_path)
+        config.optim.schedule = schedule
+        set_field(path, value)(config, workdir, tmp_path)
+    return setup
 
 
 BAD_INPUTS = {
@@ -76,7 +104,8 @@ BAD_INPUTS = {
         r"float images with values in \[255, 255\], outside \[-1, 1\]"),
     "workdir of another model": (
         workdir_of_nf(16, with_run_files=True),
-        r"holds checkpoints of a different model: model.nf is 16 there and 8 here"),
+        r"was trained with other settings, .*: model.nf is 16 there and 8 here\. Nothing was "
+        r"changed in it\. .* pass --allow_config_change"),
     "checkpoint of another model, no config.json": (
         workdir_of_nf(16, with_run_files=False),
         r"holds checkpoints of a different model \(Requested shape: .* is not compatible "
@@ -85,33 +114,69 @@ BAD_INPUTS = {
     "tfds data set not prepared": (tfds_not_prepared, r"tfds build cifar10"),
     "batch not divisible by devices": (
         batch_of_12_on_8_devices, r"batch_size=12 is not divisible by the 8 devices"),
+    "batch size zero": (set_field("training.batch_size", 0),
+                        r"training.batch_size \(the batch size m\) is 0 but must be at least 1"),
+    "negative batch size": (set_field("training.batch_size", -3),
+                            r"training.batch_size \(the batch size m\) is -3"),
+    "no updates": (set_field("training.num_steps", 0), r"training.num_steps .* is 0 but must"),
+    "K zero": (set_field("sampling.num_steps", 0), r"sampling.num_steps \(K, .*\) is 0 but"),
+    "K negative": (set_field("sampling.num_steps", -5), r"sampling.num_steps \(K, .*\) is -5"),
+    "s zero": (set_field("sampling.step_size", 0.0),
+               r"sampling.step_size \(s, .*\) is 0.0 but must be positive"),
+    "s negative": (set_field("sampling.step_size", -1.0), r"sampling.step_size .* is -1.0"),
+    "sigma negative": (set_field("sampling.noise_std", -0.01),
+                       r"sampling.noise_std \(sigma, .*\) is -0.01 but must be non-negative"),
+    "logging period zero": (set_field("training.log_every", 0), r"training.log_every .* is 0"),
+    "workdir that is a file": (workdir_is_a_file, r"is a file, not a directory"),
+    "unwritable workdir": (unwritable_workdir,
+                           r"cannot be written: creating a file in '/sys' \(where it would go\) "
+                           r"failed"),
+    "resume with another K": (
+        resumed_with("sampling.num_steps", 7),
+        r"was trained with other settings, .*: sampling.num_steps is 5 there and 7 here\. "
+        r"Nothing was changed in it\..* pass --allow_config_change"),
+    "resume with another batch size and rate": (
+        resumed_with("training.batch_size", 32),
+        r"training.batch_size is 16 there and 32 here"),
+    "resume longer, with a cosine rate until the end": (
+        resumed_with("training.num_steps", 8, schedule="cosine"),
+        r"training.num_steps is 4 there and 8 here"),
 }
 
 
-def snapshot(directory):
-    files = {}
-    for root, _, names in os.walk(directory):
+def snapshot(path):
+    """What is at ``path``: None, a file's hash, or every file and folder under a folder
+    with the hash of each file."""
+    digest = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+    if not os.path.exists(path):
+        return None
+    if not os.path.isdir(path):
+        return digest(path)
+    entries = {}
+    for root, folders, names in os.walk(path):
+        for name in folders:
+            entries[os.path.relpath(os.path.join(root, name), path) + "/"] = "folder"
         for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, directory)] = f.read()
-    return files
+            entries[os.path.relpath(os.path.join(root, name), path)] = digest(
+                os.path.join(root, name))
+    return entries
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_paragraph_exit_1_and_the_workdir_is_untouched(case, tmp_path, capsys):
     setup, expected = BAD_INPUTS[case]
     config, workdir = test_config.get_config(), str(tmp_path / "run")
-    mesh = setup(config, workdir, tmp_path) or parallel.make_mesh(jax.devices()[:1])
+    given = setup(config, workdir, tmp_path) or {}
+    workdir = given.get("workdir", workdir)
     before = snapshot(workdir)
     code = errors.run_training(config, workdir, reference=default.get_config(), progress=False,
-                            mesh=mesh)
+                               mesh=given.get("mesh", parallel.make_mesh(jax.devices()[:1])))
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: ") and "\n\n" not in err.strip(), err  # one paragraph
     assert "Traceback" not in err
     assert re.search(expected, err), err
-    assert snapshot(workdir) == before
+    assert snapshot(workdir) == before  # None before: still nothing there
 
 
 def test_override_names_and_config_fields():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import traceback
 
+from ebm_jax import configs
 from ebm_jax.evaluation import runner
 from ebm_jax.runtime import preemption, validation
 from ebm_jax.training import guard, trainer
@@ -53,13 +54,37 @@ def check_overrides(argv: list[str], reference) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+HELP_FLAGS = ("--help", "-help", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
+def resolve_config_names(argv: list[str]) -> list[str]:
+    """``argv`` with the value of ``--config`` resolved by ``configs.resolve`` (a packaged
+    config's name, from any directory), and ``-h`` read as ``--help``."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            arg = "--config=" + configs.resolve(arg[len("--config="):])
+        elif i and argv[i - 1] == "--config":
+            arg = configs.resolve(arg)
+        out.append("--help" if arg == "-h" else arg)
+    return out
+
+
 def parse_flags(argv: list[str], flag_values, reference) -> list[str]:
     """Parses the command line into ``flag_values``; a ``--config.a.b`` override that is not a
     field of ``reference``, or a config file that cannot be loaded, exits with status 1 and a
-    one-paragraph error (a traceback too with ``--verbose``)."""
+    one-paragraph error (a traceback too with ``--verbose``). ``--config`` takes a packaged
+    config by name (``--config=digits``) or a path; ``--help`` prints the usage and exits
+    with status 0 (absl's own exits with 1)."""
+    argv = resolve_config_names(argv)
     try:
         validation.check_field_names(validation.override_names(argv[1:]), reference)
-        args = flag_values(argv)
+        try:
+            args = flag_values(argv)
+        except SystemExit:
+            if any(arg.split("=")[0] in HELP_FLAGS for arg in argv[1:]):
+                sys.exit(0)
+            raise
         if flag_values["config"].value is not None:
             flag_values.config.keys()  # a config file that failed to load raises only when read
         return args
@@ -68,19 +93,21 @@ def parse_flags(argv: list[str], flag_values, reference) -> list[str]:
             traceback.print_exc()
         text = str(error) if isinstance(error, validation.InputError) else (
             f"the command line could not be read ({type(error).__name__}: {error}); check that "
-            "--config names an existing config file and that each --config.a.b=value fits "
-            "the field's type. Run with --verbose for the traceback.")
+            "--config names an existing config file or a packaged config "
+            f"({', '.join(configs.names())}) and that each --config.a.b=value fits the "
+            "field's type. Run with --verbose for the traceback.")
         print(f"error: {text}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
 
 def run_training(config, workdir: str, *, reference, progress: bool = True,
-                 verbose: bool = False, mesh=None) -> int:
+                 verbose: bool = False, mesh=None, allow_config_change: bool = False) -> int:
     """What ``train.py`` runs: checks ``config`` against ``reference`` (the defaults), trains,
     and returns the exit code."""
     def train():
         validation.check_config(config, reference)
-        trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress)
+        trainer.train_and_evaluate(config, workdir, mesh=mesh, progress=progress,
+                                   allow_config_change=allow_config_change)
     return report(train, verbose=verbose)
 
 

@@ -26,7 +26,8 @@ class LoadedRun:
     """A trained model. ``family`` supplies everything that depends on the model family
     (``families/base.py``); ``params`` are replicated over ``mesh``, the devices that
     evaluation splits its chains over; ``bank`` holds a warm-started latent model's code of
-    each training example (None otherwise)."""
+    each training example (None otherwise); ``config`` is the config in force at ``step``,
+    and ``config_changes`` the entries of the workdir's config history it includes."""
     family: base.Family
     params: Any
     config: ml_collections.ConfigDict
@@ -35,6 +36,7 @@ class LoadedRun:
     mesh: Any
     workdir: str
     bank: Any = None
+    config_changes: list = dataclasses.field(default_factory=list)
 
     @property
     def model(self):
@@ -62,7 +64,8 @@ class LoadedRun:
 
 def load_workdir(workdir: str, step: int | None = None, mesh=None) -> LoadedRun:
     """Loads the family, params (the latest readable checkpoint unless ``step``) and config of
-    a workdir written by ``train.py``. The params are replicated over ``mesh`` (by default all
+    a workdir written by ``train.py``: the config in force at the checkpoint's step
+    (``workdir_files.read_config``). The params are replicated over ``mesh`` (by default all
     devices, of all processes). Raises ``validation.InputError`` for a path that is not a
     workdir or holds no readable checkpoint; nothing in the workdir is changed."""
     if not os.path.isdir(workdir):
@@ -72,21 +75,33 @@ def load_workdir(workdir: str, step: int | None = None, mesh=None) -> LoadedRun:
         raise validation.InputError(
             f"{workdir!r} is not a workdir written by train.py: it has no "
             f"{workdir_files.CONFIG_FILE}")
-    config = workdir_files.read_config(workdir)
     meta = workdir_files.read_meta(workdir)
-    family = validation.checked(registry.build_family, config, meta["data_shape"])
-    tx = optim.make_optimizer(config.optim, config.training.num_steps)
     mesh = parallel.make_mesh() if mesh is None else mesh
-    init = jax.jit(lambda key: family.init_state(key, tx, meta),
-                   out_shardings=family.state_shardings(mesh, meta))
-    state = restore(workdir, init(jax.random.key(0)), step)
+    built = {}
+
+    def build(at_step: int):
+        """The config in force at checkpoint ``at_step``, its family, and a target state."""
+        config = workdir_files.read_config(workdir, at_step)
+        key = config.to_json()
+        if key not in built:
+            family = validation.checked(registry.build_family, config, meta["data_shape"])
+            tx = optim.make_optimizer(config.optim, config.training.num_steps)
+            init = jax.jit(lambda k: family.init_state(k, tx, meta),
+                           out_shardings=family.state_shardings(mesh, meta))
+            built[key] = (config, family, init(jax.random.key(0)))
+        return built[key]
+
+    state, at_step = restore(workdir, lambda s: build(s)[2], step)
+    config, family, _ = build(at_step)
     return LoadedRun(family, state.params, config, int(state.step), meta["is_image"], mesh,
-                     os.path.abspath(workdir), state.bank)
+                     os.path.abspath(workdir), state.bank,
+                     workdir_files.history_in_force(workdir, at_step))
 
 
-def restore(workdir: str, target, step: int | None):
-    """The checkpoint at ``step``, or the latest one that can be read, without moving or
-    deleting any (unlike the trainer, which sets unreadable ones aside)."""
+def restore(workdir: str, target_at, step: int | None):
+    """``(state, step)``: the checkpoint at ``step``, or the latest one that can be read,
+    restored into ``target_at(step)``, without moving or deleting any (unlike the trainer,
+    which sets unreadable ones aside)."""
     ckpt = checkpointing.Checkpointer(workdir, cleanup=False)
     try:
         steps = ckpt.all_steps()
@@ -95,13 +110,15 @@ def restore(workdir: str, target, step: int | None):
                 raise validation.InputError(
                     f"{workdir!r} has no checkpoint at step {step}; it has steps "
                     f"{sorted(steps) or 'none'}")
-            return ckpt.restore(target, step)
+            return ckpt.restore(target_at(step), step), step
         errors = []
         for s in sorted(steps, reverse=True):
             try:
-                return ckpt.restore(target, s)
+                return ckpt.restore(target_at(s), s), s
+            except validation.InputError:
+                raise
             except Exception as error:  # Orbax and TensorStore raise many kinds on bad files.
-                errors.append(f"step {s}: {type(error).__name__}: {str(error)[:200]}")
+                errors.append(f"step {s}: {type(error).__name__}: {checkpointing.one_line(error, 200)}")
         raise validation.InputError(
             f"{workdir!r} holds no readable checkpoint"
             + (f" ({'; '.join(errors)})" if errors else " (its checkpoints/ folder is empty)")

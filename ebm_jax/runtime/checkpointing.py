@@ -14,7 +14,15 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-UNREADABLE_DIR = "unreadable_checkpoints"
+from ebm_jax.runtime import workdir_files
+
+UNREADABLE_DIR = workdir_files.UNREADABLE_DIR
+
+
+def one_line(error: Exception, limit: int) -> str:
+    """The start of an error's text on one line (TensorStore's span several)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class UnreadableCheckpointsError(RuntimeError):
@@ -33,7 +41,7 @@ class Checkpointer:
         """``cleanup=False`` only reads: nothing is created or removed (Orbax removes old
         checkpoints only when saving)."""
         self.workdir = os.path.abspath(workdir)
-        self.directory = os.path.join(self.workdir, "checkpoints")
+        self.directory = os.path.join(self.workdir, workdir_files.CHECKPOINTS_DIR)
         if cleanup:
             for path in glob.glob(os.path.join(self.directory, "*.orbax-checkpoint-tmp*")):
                 logging.warning("discarding %s, a checkpoint whose writing never finished",
@@ -89,7 +97,7 @@ class Checkpointer:
             raise UnreadableCheckpointsError(
                 f"no checkpoint in {self.directory} can be read (steps "
                 f"{', '.join(str(s) for s, _ in failed)}; latest error: "
-                f"{type(failed[0][1]).__name__}: {str(failed[0][1])[:300]}). Nothing was "
+                f"{type(failed[0][1]).__name__}: {one_line(failed[0][1], 300)}). Nothing was "
                 "changed; restore the directory from a backup or train in a new --workdir.")
         return target
 
@@ -102,7 +110,7 @@ class Checkpointer:
         self._manager.reload()
         logging.warning("checkpoint %d is unreadable (%s: %s); resuming from the previous one, "
                         "at step %d. The unreadable one was moved to %s.", step,
-                        type(error).__name__, str(error)[:200], fallback, destination)
+                        type(error).__name__, one_line(error, 200), fallback, destination)
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

@@ -29,7 +29,7 @@ import types
 import numpy as np
 from PIL import Image
 
-from ebm_jax.runtime import distributed, validation
+from ebm_jax.runtime import distributed, validation, workdir_files
 
 SETTINGS = ("auto", "true", "false")
 INSTALL = "pip install -e '.[tensorboard]'"
@@ -92,7 +92,7 @@ class EventLog:
                 "so no event files can be written. Nothing was written; install it with "
                 f"`{INSTALL}` (no TensorFlow needed), or set --config.training.tensorboard=auto "
                 "to write them only where it is installed.")
-        self.directory = os.path.join(workdir, "tensorboard")
+        self.directory = os.path.join(workdir, workdir_files.TENSORBOARD_DIR)
         self.enabled = self._tb is not None and distributed.is_main_process()
 
     def scalars(self, step: int, values: dict, prefix: str = "") -> None:
@@ -187,7 +187,7 @@ def read_events(workdir: str) -> dict[str, list[tuple[int, object]]]:
     tb = _tensorboard()
     if tb is None:
         raise ImportError(f"reading event files needs the tensorboard package: {INSTALL}")
-    files = _files(os.path.join(workdir, "tensorboard"))
+    files = _files(os.path.join(workdir, workdir_files.TENSORBOARD_DIR))
     out: dict[str, list] = {}
     for event in _load(tb, files[-1]) if files else []:
         for v in event.summary.value:

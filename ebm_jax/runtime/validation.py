@@ -6,11 +6,11 @@ it. ``train.py`` prints it without a traceback (unless ``--verbose``) and exits 
 from __future__ import annotations
 
 import difflib
-import json
 import os
+import tempfile
 
 from ebm_jax import data
-from ebm_jax.runtime import checkpointing, parallel, workdir_files
+from ebm_jax.runtime import checkpointing, config_changes, parallel, workdir_files
 
 
 class InputError(ValueError):
@@ -78,35 +78,100 @@ def check_batch_size(batch_size: int, mesh) -> None:
         raise InputError(str(error)) from error
 
 
-def check_same_model(workdir: str, config, data_shape) -> None:
-    """Raises InputError if ``workdir`` holds a run of a different model or data shape.
+# (field, what it is, the least value allowed, whether that value itself is allowed)
+VALUE_RULES = (
+    ("training.num_steps", "the number of updates", 1, True),
+    ("training.batch_size", "the batch size m", 1, True),
+    ("training.checkpoint_every", "the checkpoint period", 1, True),
+    ("training.keep_checkpoints", "the number of checkpoints kept", 1, True),
+    ("training.log_every", "the logging period", 1, True),
+    ("training.sample_every", "the sample-grid period", 1, True),
+    ("training.num_plot_samples", "the number of samples per grid", 1, True),
+    ("training.data_noise_std", "sigma_data", 0, True),
+    ("sampling.num_steps", "K, the number of Langevin steps", 1, True),
+    ("sampling.step_size", "s, the Langevin step size", 0, False),
+    ("sampling.noise_std", "sigma, the Langevin noise", 0, True),
+    ("inference.num_steps", "K of the posterior chain", 1, True),
+    ("inference.step_size", "s of the posterior chain", 0, False),
+    ("inference.noise_std", "sigma of the posterior chain", 0, True),
+)
 
-    A workdir with no ``config.json`` (a new run) passes.
-    """
-    config_path = os.path.join(workdir, workdir_files.CONFIG_FILE)
-    if not os.path.exists(config_path):
-        return
-    with open(config_path) as f:
-        saved_model = json.load(f).get("model", {})
-    differences = []
-    new_model = json.loads(config.model.to_json())
-    # Fields only one side has (added to the defaults since) do not count.
-    for key in sorted(set(saved_model) & set(new_model)):
-        if saved_model[key] != new_model[key]:
-            differences.append(f"model.{key} is {saved_model[key]!r} there and "
-                               f"{new_model[key]!r} here")
-    meta_path = os.path.join(workdir, workdir_files.META_FILE)
-    if os.path.exists(meta_path):
-        with open(meta_path) as f:
-            saved_shape = tuple(json.load(f)["data_shape"])
-        if saved_shape != tuple(data_shape):
-            differences.append(f"the data shape is {saved_shape} there and {tuple(data_shape)} "
-                               "here")
-    if differences:
+
+def check_values(config) -> None:
+    """Raises InputError, naming every field at fault, for a value no run can take (a
+    non-positive batch size, number of updates or K, s <= 0, sigma < 0, ...)."""
+    flat = config_changes.as_flat(config)
+    bad = []
+    for field, meaning, least, inclusive in VALUE_RULES:
+        value = flat.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or not (
+                value >= least if inclusive else value > least):
+            bound = (f"at least {least}" if inclusive and least else
+                     "non-negative" if inclusive else "positive")
+            bad.append(f"{field} ({meaning}) is {value!r} but must be {bound}")
+    if bad:
+        raise InputError(f"{'; '.join(bad)}. Nothing was written; fix the value on the command "
+                         "line or in the config file.")
+
+
+def _nearest_existing(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def check_workdir(workdir: str) -> None:
+    """Raises InputError if ``workdir`` is not a directory, or if no file can be written in it
+    (or, for a new workdir, in the nearest folder above it that exists). The probe is an
+    unnamed temporary file, removed at once: nothing is left behind."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise InputError(f"the workdir {workdir!r} is a file, not a directory. Nothing was "
+                         "written; pass a --workdir that is a directory or does not exist yet.")
+    folder = _nearest_existing(workdir)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        where = "it" if folder == os.path.abspath(workdir) else f"{folder!r} (where it would go)"
         raise InputError(
-            f"the workdir {workdir!r} holds checkpoints of a different model: "
-            f"{'; '.join(differences)}. Nothing was changed in it; train in a new --workdir, or "
-            "resume this one with the config it was trained with.")
+            f"the workdir {workdir!r} cannot be written: creating a file in {where} failed "
+            f"({error.strerror or type(error).__name__}). Nothing was written; pass a --workdir "
+            "on a writable file system where you have write permission.") from error
+
+
+def check_resume(workdir: str, config, data_shape,
+                 allow_change: bool = False) -> list[config_changes.Change]:
+    """The differences between ``config`` and the config in force in ``workdir`` (none for a
+    new workdir), for the caller to record once the run has resumed.
+
+    Raises InputError if the workdir holds a model of another data shape, or if a field of
+    the protocol (``config_changes``) differs and ``allow_change`` is false."""
+    meta = workdir_files.read_meta(workdir) if os.path.isdir(workdir) else None
+    if meta is not None and tuple(meta["data_shape"]) != tuple(data_shape):
+        raise InputError(
+            f"the workdir {workdir!r} holds checkpoints of a different model: the data shape "
+            f"is {tuple(meta['data_shape'])} there and {tuple(data_shape)} here. Nothing was "
+            "changed in it; train in a new --workdir, or resume this one with the config it "
+            "was trained with.")
+    if not os.path.exists(os.path.join(workdir, workdir_files.CONFIG_FILE)):
+        return []
+    changes = config_changes.differences(workdir_files.read_config(workdir), config)
+    refused = [c for c in changes if c.protocol]
+    if refused and not allow_change:
+        raise InputError(
+            f"the workdir {workdir!r} was trained with other settings, and this config would "
+            "change what is learned or how it is sampled: "
+            f"{'; '.join(c.describe() for c in refused)}. Nothing was changed in it. Resume it "
+            f"with the values it holds ({workdir_files.CONFIG_FILE}, with the changes in "
+            f"{workdir_files.HISTORY_FILE}), train in a new --workdir, or pass "
+            f"{workdir_files.ALLOW_FLAG} to make the change from the latest checkpoint on: "
+            f"{workdir_files.CONFIG_FILE} then stays as it is and "
+            f"{workdir_files.HISTORY_FILE} records each change and the step from which it "
+            "holds.")
+    return changes
 
 
 def restore(ckpt: checkpointing.Checkpointer, target):

@@ -9,13 +9,9 @@ its count.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 
-from ebm_jax.runtime import distributed, workdir_files
-
-GUARD_FILE = "guard.json"
+from ebm_jax.runtime import workdir_files
 
 
 class DivergenceError(RuntimeError):
@@ -71,17 +67,11 @@ class Record:
 
     @classmethod
     def load(cls, workdir: str) -> Record:
-        path = os.path.join(workdir, GUARD_FILE)
-        if not os.path.exists(path):
-            return cls()
-        with open(path) as f:
-            return cls(**json.load(f))
+        return cls(**(workdir_files.read_guard(workdir) or {}))
 
     def save(self, workdir: str) -> None:
-        if not distributed.is_main_process():
-            return
-        workdir_files.write_atomically(os.path.join(workdir, GUARD_FILE),
-                                       json.dumps(dataclasses.asdict(self)))
+        """Writes ``workdir/guard.json`` (through the run's record, ``workdir_files``)."""
+        workdir_files.write_guard(workdir, dataclasses.asdict(self))
 
     def rollback(self, trip: Trip, restored_step: int, guard_config) -> dict:
         """Counts a rollback to ``restored_step`` and returns its log entry.

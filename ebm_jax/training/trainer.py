@@ -37,13 +37,16 @@ def quiet_library_logs() -> None:
     logging.get_absl_handler().addFilter(_OwnInfoOnly())
 
 
-def write_samples_png(run_sampler, params, key, num: int, path: str, ds, mesh) -> np.ndarray:
-    """Every process samples (the chains are split over all devices); process 0 draws."""
+def write_samples_png(run_sampler, params, key, num: int, workdir: str, step: int, ds,
+                      mesh) -> str:
+    """Every process samples (the chains are split over all devices); process 0 draws the grid
+    of ``step`` into the workdir's ``samples/``. Returns its path."""
     x = distributed.gather(run_sampler(params, key, parallel.round_up(num, mesh)).x)[:num]
+    path = workdir_files.sample_png_path(workdir, step)
     if distributed.is_main_process():
-        plotting.save_samples(x, path, ds.is_image, ds.log_density,
-                              title=os.path.basename(path))
-    return x
+        path = workdir_files.write_sample_png(workdir, step, lambda p: plotting.save_samples(
+            x, p, ds.is_image, ds.log_density, title=f"short-run samples at update {step}"))
+    return path
 
 
 class RowLogger:
@@ -125,15 +128,15 @@ def state_meta(family, workdir: str, num_examples: int, mesh) -> dict:
     """The family's ``state_meta``; a workdir that already has it keeps its saved values (the
     checkpoints hold state of those shapes)."""
     meta = family.state_meta(num_examples, mesh)
-    path = os.path.join(workdir, workdir_files.META_FILE)
-    if meta and os.path.exists(path):
-        saved = workdir_files.read_meta(workdir)
+    saved = workdir_files.read_meta(workdir) if os.path.isdir(workdir) else None
+    if meta and saved is not None:
         meta = {k: saved.get(k, v) for k, v in meta.items()}
     return meta
 
 
 def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True,
-                       step_callback: Callable[[int, dict], None] | None = None):
+                       step_callback: Callable[[int, dict], None] | None = None,
+                       allow_config_change: bool = False):
     """Trains the model of ``config`` in ``workdir``, whatever its family, resuming from its
     latest readable checkpoint, and returns the final TrainState.
 
@@ -142,13 +145,19 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     checkpoint with a lower learning rate, or raises guard.DivergenceError when rollbacks are
     used up. SIGTERM or SIGINT saves a checkpoint and raises preemption.Preempted. Bad input
     raises validation.InputError before anything is written to the workdir.
+
+    A resumed workdir keeps its config.json: a config that changes the run's protocol
+    (``runtime/config_changes.py``) is refused unless ``allow_config_change``; every change
+    made is recorded in config_history.json with the step from which it holds.
     """
+    validation.check_workdir(workdir)
+    validation.check_values(config)
     ds = validation.load_dataset(config.data, config.seed)
     family = validation.checked(registry.build_family, config, ds.shape)
     mesh = parallel.make_mesh() if mesh is None else mesh
     t_cfg, g_cfg = config.training, config.guard
     validation.check_batch_size(t_cfg.batch_size, mesh)
-    validation.check_same_model(workdir, config, ds.shape)
+    changes = validation.check_resume(workdir, config, ds.shape, allow_config_change)
     meta = state_meta(family, workdir, len(ds), mesh)
     events = tensorboard.EventLog(workdir, t_cfg.tensorboard)
     record = guard.Record.load(workdir)
@@ -166,6 +175,9 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     if int(state.step):
         logging.info("resumed from %s at step %d", workdir, int(state.step))
     workdir_files.write_run_files(workdir, config, ds.shape, ds.is_image, **meta)
+    workdir_files.record_changes(workdir, int(state.step), changes)
+    for change in changes:
+        logging.info("from step %d on, %s", int(state.step), change.describe())
     logging.info("%s: %d examples of shape %s; %s; %d parameters; %d devices", ds.name, len(ds),
                  ds.shape, family.describe(), nets.count_params(state.params),
                  mesh.devices.size)
@@ -174,8 +186,6 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     read_rows, place = batch_reader(ds, t_cfg.batch_size, config.seed, mesh)
     writer = workdir_files.MetricsWriter(workdir, events)
     writer.truncate(int(state.step))
-    sample_dir = os.path.join(workdir, "samples")
-    os.makedirs(sample_dir, exist_ok=True)
 
     step, total = int(state.step), int(t_cfg.num_steps)
     every = lambda n: step % n == 0 or step == total
@@ -215,9 +225,9 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 continue
             logger.write(rows)
             if every(t_cfg.sample_every):
-                png = os.path.join(sample_dir, f"step_{step:07d}.png")
-                write_samples_png(run_sampler, state.params, keys.plot_key(config.seed, step),
-                                  t_cfg.num_plot_samples, png, ds, mesh)
+                png = write_samples_png(run_sampler, state.params,
+                                        keys.plot_key(config.seed, step),
+                                        t_cfg.num_plot_samples, workdir, step, ds, mesh)
                 events.image(step, "samples", png)
             if every(t_cfg.checkpoint_every) or stop.signum is not None:
                 ckpt.save(state)
