@@ -101,8 +101,9 @@ def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 102
 
 def default_num_samples(config, mode: str) -> int:
     """``config.eval.<mode>_num_samples`` where the config has it, else ``eval.num_samples``;
-    fid on a digit data set takes ``digit_features.default_num_samples``."""
-    if mode == "fid" and digit_features.network_for(config.data.dataset):
+    fid and transition (which scores each K2 with the same network) on a digit data set take
+    ``digit_features.default_num_samples``."""
+    if mode in ("fid", "transition") and digit_features.network_for(config.data.dataset):
         return digit_features.default_num_samples(config)
     return int(config.eval.get(f"{mode}_num_samples", 0) or config.eval.num_samples)
 

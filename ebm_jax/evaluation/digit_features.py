@@ -296,6 +296,29 @@ def default_num_samples(config) -> int:
     return int(config.eval.get("digit_fid_num_samples", 0) or spec.num_examples - spec.num_train)
 
 
+def floor_note(spec: Spec, config, num_floor: int) -> str:
+    """What the floor (of ``num_floor`` held-out digits) is, and why the run's model may score
+    below it, in one paragraph."""
+    trained_on = min(int(config.data.max_examples or spec.num_examples), spec.num_examples)
+    held_out = int(spec.test_mask(spec.num_examples)[:trained_on].sum())
+    text = (f"The floor (floor_fid) is the FID of {num_floor} held-out real digits against the "
+            f"reference, the features of the {spec.num_train} digits that trained the feature "
+            "network; the held-out digits come from other writers, and the network is less sure "
+            "of them, so real digits score above 0. Training digits themselves score "
+            "training_copy_fid, lower still. ")
+    if held_out:
+        which = ("all" if trained_on == spec.num_examples else "the first")
+        text += (f"This model trained on {which} {trained_on} digits: the network's "
+                 f"{spec.num_train} training digits and {held_out} held-out ones, so its "
+                 "samples can resemble the reference more closely than other writers' digits "
+                 "do, and score below the floor without being better than real digits.")
+    else:
+        text += (f"This model trained on the first {trained_on} digits, none of the held-out "
+                 "ones; a model trained on every digit could score below the floor, since its "
+                 "samples can resemble the reference more closely than other writers' digits.")
+    return text
+
+
 def reference_points(spec: Spec, params, num_samples: int, seed: int, **kid) -> dict:
     """The training images' features (the reference), and the figures of: the held-out images
     (at most ``num_samples``; the floor), ``num_samples`` of U[-1, 1] noise (the ceiling), and

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from typing import Any
 
 from ebm_jax.evaluation import common
 from ebm_jax.evaluation import run as run_lib
 from ebm_jax.evaluation.modes import MODES
-from ebm_jax.runtime import distributed, tensorboard, validation
+from ebm_jax.runtime import distributed, tensorboard, validation, workdir_files
 
 ALL = "all"
 
@@ -37,9 +36,17 @@ def refusal(mode: common.Mode, run, config, request: common.Request) -> str | No
     return reason
 
 
-def run_mode(run, config, out_dir: str, name: str, request: common.Request) -> dict:
-    """Runs one mode into ``out_dir`` and writes its dict to ``out_dir/<name>.json``."""
+def run_mode(run, config, out_dir: str, name: str, request: common.Request,
+             overrides: dict[str, Any] | None = None) -> dict:
+    """Runs one mode into ``out_dir`` and writes its dict to ``out_dir/<name>.json``, its
+    protocol naming the config it used: the run's config in force at the checkpoint's step
+    (``run.config_changes`` lists the recorded changes applied) and this call's
+    ``overrides``."""
     result = MODES[name].run(run, config, out_dir, request)
+    result.setdefault("protocol", {}).update(
+        config_overrides=dict(overrides or {}),
+        config_changes_applied=[{"step": e["step"], "changes": e["changes"]}
+                                for e in run.config_changes])
     with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
         json.dump(result, f, indent=2)
     return result
@@ -59,6 +66,8 @@ def write_report(path: str, run, results: dict, skipped: dict, out_dir: str):
         lines += [f"## {name}", "", "| statistic | value |", "| --- | --- |"]
         lines += [f"| {k} | {_format(v)} |" for k, v in result["stats"].items()]
         lines.append("")
+        for note in result.get("notes", []):
+            lines += [note, ""]
         for file in sorted(os.listdir(out_dir)):
             if file.startswith(name) and file.endswith(".png"):
                 lines += [f"![{file}]({file})", ""]
@@ -68,7 +77,8 @@ def write_report(path: str, run, results: dict, skipped: dict, out_dir: str):
         f.write("\n".join(lines) + "\n")
 
 
-def run_all(run, config, out_dir: str, request: common.Request) -> dict:
+def run_all(run, config, out_dir: str, request: common.Request,
+            overrides: dict[str, Any] | None = None) -> dict:
     """Every registered mode that applies, each with its own default number of samples; the
     others are listed with their reasons."""
     results, skipped, flat = {}, {}, {}
@@ -77,11 +87,11 @@ def run_all(run, config, out_dir: str, request: common.Request) -> dict:
         if reason is None and not mode.in_all:
             reason = f"not part of --mode=all (it takes long); run --mode={name} on its own"
         if reason is not None:
-            skipped[name] = reason.split("\n")[0]
+            skipped[name] = " ".join(reason.split())  # whole, on one line
             continue
         sub = common.Request(common.default_num_samples(config, name), request.seed,
                              request.options)
-        results[name] = run_mode(run, config, out_dir, name, sub)
+        results[name] = run_mode(run, config, out_dir, name, sub, overrides)
         flat.update({f"{name}.{k}": v for k, v in results[name]["stats"].items()})
     write_report(os.path.join(out_dir, "report.md"), run, results, skipped, out_dir)
     return {"mode": ALL, "modes": list(results), "skipped": skipped,
@@ -113,20 +123,18 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
         reason = refusal(MODES[mode], run, config, request)
         if reason is not None:
             raise validation.InputError(reason)
-    out_dir = os.path.join(workdir, "eval")
+    out_dir = os.path.join(workdir, workdir_files.EVAL_DIR)
     with tempfile.TemporaryDirectory(prefix="ebm_jax_eval_") as scratch:
         if mode == ALL:
-            result = run_all(run, config, scratch, request)
+            result = run_all(run, config, scratch, request, overrides)
             with open(os.path.join(scratch, "all.json"), "w") as f:
                 json.dump(result, f, indent=2)
         else:
-            result = run_mode(run, config, scratch, mode, request)
+            result = run_mode(run, config, scratch, mode, request, overrides)
         # Every process runs the mode, for its share of the collective computations; the
         # files of the others are dropped with their scratch directory.
         if distributed.is_main_process():
-            os.makedirs(out_dir, exist_ok=True)
-            for name in os.listdir(scratch):
-                shutil.move(os.path.join(scratch, name), os.path.join(out_dir, name))
+            workdir_files.publish_eval(scratch, workdir)
     tensorboard.EventLog(workdir, config.training.get("tensorboard", "auto")).evaluation(
         run.step, mode, result["stats"])
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["stats"].items()

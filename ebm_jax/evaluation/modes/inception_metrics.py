@@ -149,7 +149,8 @@ def evaluate_fid(run, config, out_dir: str, request: common.Request) -> dict:
     protocol.update(reference=path, reference_examples=n_ref, inception_weights=net.path,
                     network=net.tag)
     return {"mode": "fid", "protocol": protocol,
-            "stats": {"fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
+            "stats": {"num_samples": request.num_samples, "reference_examples": n_ref,
+                      "fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
                       "inception_score": is_mean, "inception_score_std": is_std,
                       "kid": kid_mean, "kid_std": kid_std}}
 
@@ -180,14 +181,18 @@ def evaluate_digit_fid(run, config, request: common.Request) -> dict:
         ceiling="uniform noise U[-1, 1]",
         training_copy="training examples drawn without replacement", confidence=df.CONFIDENCE,
         coverage_fraction=df.COVERAGE_FRACTION, sample_seconds=sample_seconds)
-    counts = {k: model.pop(k) for k in ("confident_class_counts", "num_samples")}
-    stats = dict(model)
+    counts = {k: model.pop(k) for k in ("confident_class_counts",)}
+    stats = dict(model)  # its num_samples included: every FID beside its sample count
     for label in ("floor", "ceiling", "training_copy"):
         point = points[label]
         point.pop("confident_class_counts")
-        protocol[f"{label}_num_samples"] = point.pop("num_samples")
+        protocol[f"{label}_num_samples"] = point["num_samples"]
         stats.update({f"{label}_{k}": v for k, v in point.items()})
-    return {"mode": "fid", "protocol": protocol, "stats": stats,
+    notes = [df.floor_note(spec, config, protocol["floor_num_samples"]),
+             f"Each FID is over the number of images beside it (num_samples, "
+             f"floor_num_samples, ...), against {len(points['reference'])} reference digits; "
+             "with fewer images the FID is biased upwards, so compare FIDs at one count."]
+    return {"mode": "fid", "protocol": protocol, "stats": stats, "notes": notes,
             "confident_class_counts": counts["confident_class_counts"]}
 
 

@@ -36,6 +36,7 @@ def save_curves(k2, curves: dict[str, list[float]], k1: int, path: str):
         ax.plot(k2, values, "o-")
         ax.axvline(k1, color="k", ls="--", lw=1, label=f"K1 = {k1}")
         ax.set_xlabel("K2 (sampling steps)")
+        ax.set_ylabel(name, fontsize=9)
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -54,7 +55,10 @@ def evaluate_transition(run, config, out_dir: str, request: common.Request) -> d
               for name in ("saturation", "abs_mean", "std", "nonfinite")}
     np.save(os.path.join(out_dir, "transition.npy"), snaps_TB[:, :num_rows])
     strip = np.swapaxes(snaps_TB[:, :num_rows], 0, 1).reshape((-1,) + snaps_TB.shape[2:])
-    plotting.save_image_grid(strip, os.path.join(out_dir, "transition.png"), ncol=len(k2))
+    plotting.save_labelled_grid(
+        strip, os.path.join(out_dir, "transition.png"), len(k2), k2,
+        f"K2, Langevin steps from the same noise (trained with K1 = {k1})",
+        ylabel="chains", title=f"{request.num_samples} chains; {num_rows} shown")
     save_curves(k2, {"fraction of values beyond +-1": curves["saturation"],
                      "mean |x|": curves["abs_mean"]}, k1,
                 os.path.join(out_dir, "transition_saturation.png"))
@@ -62,11 +66,19 @@ def evaluate_transition(run, config, out_dir: str, request: common.Request) -> d
     for i, k in enumerate(k2):
         flat[f"saturation_K{k}"] = curves["saturation"][i]
         flat[f"abs_mean_K{k}"] = curves["abs_mean"][i]
-    flat.update(digit_features.per_snapshot(config, k2, snaps_TB, request.seed))
+    per_k2 = digit_features.per_snapshot(config, k2, snaps_TB, request.seed)
+    flat.update(per_k2)
     protocol = common.protocol(long_run, request.num_samples, request.seed, run.step)
     protocol.update(K=list(k2), K1=k1)
-    return {"mode": "transition", "protocol": protocol, "K2": list(k2), "curves": curves,
-            "stats": flat}
+    result = {"mode": "transition", "protocol": protocol, "K2": list(k2), "curves": curves,
+              "stats": flat}
+    if per_k2:
+        flat["fid_num_samples"] = request.num_samples
+        result["notes"] = [
+            f"Each fid_K<k> is over {request.num_samples} chains (fid_num_samples), the default "
+            "of --mode=fid too, so that they compare with its FID; fewer chains bias the FID "
+            "upwards."]
+    return result
 
 
 def check(run, config, request) -> None:
