@@ -51,6 +51,35 @@ def save_image_grid(x_BHWC: np.ndarray, path: str, ncol: int | None = None, scal
     img.save(path)
 
 
+def save_labelled_grid(x_BHWC: np.ndarray, path: str, ncol: int, col_labels, xlabel: str,
+                       ylabel: str = "", title: str = "", cell_pixels: int = 40):
+    """Writes an image grid, ``ncol`` images per row, with a label under each column (a K2, a
+    rho, an iteration t) and the axes named, so that the picture explains itself."""
+    grid = image_grid(x_BHWC, ncol)
+    h, w = x_BHWC.shape[1:3]
+    pad = (grid.shape[1] - ncol * w) / (ncol + 1)
+    scale = max(1.0, cell_pixels / max(w, 1))
+    dpi = 100
+    fig, axes = figure(figsize=(grid.shape[1] * scale / dpi + 1.0,
+                                grid.shape[0] * scale / dpi + 0.9 + 0.25 * bool(title)), dpi=dpi)
+    ax = axes[0, 0]
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
+              interpolation="nearest")
+    ax.set_xticks([pad + i * (w + pad) + (w - 1) / 2 for i in range(ncol)])
+    ax.set_xticklabels([str(label) for label in col_labels], fontsize=8)
+    ax.set_yticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_xlabel(xlabel, fontsize=9)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path)
+
+
 def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = None,
                   lim: float | None = None, title: str = ""):
     """Scatter (2-D) or histogram (1-D) of samples, over the true density when it is known."""
@@ -69,6 +98,8 @@ def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = No
             ax.plot(grid, np.exp(np.asarray(log_density(grid[:, None].astype(np.float32)))),
                     "k-", lw=1.2, label="true density")
         ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlabel("x", fontsize=9)
+        ax.set_ylabel("density", fontsize=9)
     else:
         if log_density is not None:
             g = np.linspace(-lim, lim, 200)
@@ -77,10 +108,20 @@ def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = No
             dens = np.exp(np.asarray(log_density(pts))).reshape(xx.shape)
             ax.imshow(dens, extent=(-lim, lim, -lim, lim), origin="lower", cmap="Greys",
                       alpha=0.8)
-        ax.scatter(x_ND[:, 0], x_ND[:, 1], s=2, c="tab:red", alpha=0.5, linewidths=0)
+        ax.scatter(x_ND[:, 0], x_ND[:, 1], s=2, c="tab:red", alpha=0.5, linewidths=0,
+                   label="short-run samples")
+        if log_density is not None:
+            from matplotlib.patches import Patch
+            handles = ax.get_legend_handles_labels()[0]
+            handles.append(Patch(color="0.45", label="true density (darker: higher)"))
+            ax.legend(handles=handles, loc="upper right", fontsize=7, markerscale=4)
+        else:
+            ax.legend(loc="upper right", fontsize=7, markerscale=4)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
+        ax.set_xlabel("x1", fontsize=9)
+        ax.set_ylabel("x2", fontsize=9)
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()

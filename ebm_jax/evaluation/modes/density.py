@@ -37,17 +37,25 @@ def normalise_log(log_q: np.ndarray) -> np.ndarray:
 
 
 def save_panels(panels: dict[str, np.ndarray], grid, dim: int, path: str):
-    fig, axes = plotting.figure(2, len(panels), (3.2 * len(panels), 6.2))
+    fig, axes = plotting.figure(2, len(panels), (3.8 * len(panels), 6.6))
     lim = grid[-1]
     for col, (name, p) in enumerate(panels.items()):
         for row, values in enumerate((p, np.log(np.maximum(p, 1e-300)))):
             ax = axes[row, col]
+            what = "log probability" if row else "probability"
             if dim == 1:
-                ax.plot(grid, values)
+                ax.plot(grid, values, label=name)
+                ax.set_xlabel("x", fontsize=8)
+                ax.set_ylabel(f"{what} of the grid cell", fontsize=8)
+                ax.legend(fontsize=7)
             else:
                 shown = np.maximum(values, values.max() - 30) if row else values
-                ax.imshow(shown.reshape(len(grid), len(grid)), origin="lower",
-                          extent=(-lim, lim, -lim, lim), cmap="viridis")
+                image = ax.imshow(shown.reshape(len(grid), len(grid)), origin="lower",
+                                  extent=(-lim, lim, -lim, lim), cmap="viridis")
+                fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03).set_label(
+                    f"{what} of the grid cell", fontsize=7)
+                ax.set_xlabel("x1", fontsize=8)
+                ax.set_ylabel("x2", fontsize=8)
             ax.set_title(("" if row == 0 else "log ") + name, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)

@@ -36,9 +36,10 @@ def moment_residual(energy, params, x_data, x_chain):
 def save_curves(rows: list[dict], curves, path: str):
     steps = [r["step"] for r in rows]
     fig, axes = plotting.figure(1, len(curves), (4 * len(curves), 3.2))
-    for ax, (key, title) in zip(axes.ravel(), curves):
+    for ax, (key, label, title) in zip(axes.ravel(), curves):
         ax.plot(steps, [r[key] for r in rows])
-        ax.set_xlabel("update")
+        ax.set_xlabel("update (training step)", fontsize=9)
+        ax.set_ylabel(label, fontsize=9)
         ax.set_title(title, fontsize=9)
         if key == "energy_gap":
             ax.axhline(0.0, color="k", lw=0.8)
@@ -46,18 +47,21 @@ def save_curves(rows: list[dict], curves, path: str):
     fig.savefig(path)
 
 
-CURVES = (("energy_gap", "energy gap d_t"), ("grad_norm_x", "gradient magnitude r_t"),
-          ("recon_mse", "reconstruction error"), ("loss", "loss"))
+# (metric, axis label, title)
+CURVES = (("energy_gap", "d_t", "energy gap d_t = mean f(data) − mean f(chains)"),
+          ("grad_norm_x", "r_t", "gradient magnitude r_t = mean ‖∇ₓf‖ on the chains"),
+          ("recon_mse", "mean squared error per pixel", "reconstruction error"),
+          ("loss", "loss", "loss"))
 
 
 def evaluate_diagnostics(run, config, out_dir: str, request: common.Request) -> dict:
     rows = [r for r in workdir_files.read_metrics(run.workdir) if "event" not in r]
     if not rows:
         raise validation.InputError(f"{run.workdir}/metrics.jsonl has no rows")
-    curves = [(key, title) for key, title in CURVES if key in rows[0]][:2]
+    curves = [curve for curve in CURVES if curve[0] in rows[0]][:2]
     save_curves(rows, curves, os.path.join(out_dir, "diagnostics.png"))
     tail = rows[-max(1, len(rows) // 10):]
-    result = {f"{key}_last_tenth": float(np.mean([r[key] for r in tail])) for key, _ in curves}
+    result = {f"{key}_last_tenth": float(np.mean([r[key] for r in tail])) for key, _, _ in curves}
     result["num_logged_updates"] = len(rows)
     m = int(config.training.batch_size)
     num_batches = int(request.option("num_batches", 4))

@@ -34,8 +34,12 @@ def evaluate_interpolation(run, config, out_dir: str, request: common.Request) -
     x_BR = np.swapaxes(x_RB, 0, 1)
     np.save(os.path.join(out_dir, "interpolation.npy"), x_BR)
     if run.is_image:
-        plotting.save_image_grid(x_BR.reshape((-1,) + x_BR.shape[2:]),
-                                 os.path.join(out_dir, "interpolation.png"), ncol=num_cols)
+        plotting.save_labelled_grid(
+            x_BR.reshape((-1,) + x_BR.shape[2:]), os.path.join(out_dir, "interpolation.png"),
+            num_cols, [f"{r:.2f}" for r in rho],
+            "ρ, in z_ρ = ρ z₁ + √(1 − ρ²) z₂" + (" (same Langevin noise in every column)"
+                                                  if fixed_noise else ""),
+            ylabel="pairs (z₁, z₂)")
     step_B = np.sqrt(np.mean(np.square(np.diff(x_BR, axis=1)).reshape(num_rows, num_cols - 1, -1),
                              axis=-1))
     ends = np.sqrt(np.mean(np.square(x_BR[:, -1] - x_BR[:, 0]).reshape(num_rows, -1), axis=-1))

@@ -79,6 +79,7 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
     result_stats = {"mse_per_pixel": float(np.mean(mse_B))}
     arrays = dict(target=x_target, z=z, x=x_rec)
     grid = np.concatenate([x_target[:, None], x_rec[:, None]], axis=1)
+    columns, xlabel = ["target", "reconstruction"], "the target, then its reconstruction"
     protocol = common.protocol(config, num_images, request.seed, run.step)
     protocol.update(family=run.family.name, **source)
     if out.snapshots is not None:
@@ -87,6 +88,8 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
                         axis=tuple(range(2, snaps_TB.ndim))).mean(axis=1)
         arrays.update(snapshots=snaps_TB, snapshot_iters=np.asarray(out.snapshot_iters))
         grid = np.concatenate([x_target[:, None], np.swapaxes(snaps_TB, 0, 1)], axis=1)
+        columns = ["target"] + [str(int(t)) for t in out.snapshot_iters]
+        xlabel = "the target, then M_θ(z_t) after t Adam iterations on z"
         result_stats["mse_per_pixel_at_start"] = float(mse_T[0])
         protocol.update(flow_noise_std=0.0, num_iters=num_iters, learning_rate=learning_rate,
                         snapshot_iters=[int(t) for t in out.snapshot_iters])
@@ -103,8 +106,9 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
         result_stats.update(baselines)
     np.savez(os.path.join(out_dir, "reconstruction.npz"), **arrays)
     if run.is_image:
-        plotting.save_image_grid(grid.reshape((-1,) + grid.shape[2:]),
-                                 os.path.join(out_dir, "reconstruction.png"), ncol=grid.shape[1])
+        plotting.save_labelled_grid(grid.reshape((-1,) + grid.shape[2:]),
+                                    os.path.join(out_dir, "reconstruction.png"), grid.shape[1],
+                                    columns, xlabel, ylabel=f"{source['targets']} examples")
     result = {"mode": "reconstruction", "protocol": protocol,
               "mse_per_example": [float(v) for v in mse_B], "baselines": baselines,
               "stats": result_stats}
