@@ -25,7 +25,8 @@ def test_samples_mode_writes_npy_png_and_json_with_its_protocol(workdir):
     saved = json.load(open(os.path.join(workdir, "eval", "samples.json")))
     assert saved["protocol"] == {"K": 5, "step_size": 1.0, "noise_std": 0.01, "init": "uniform",
                                  "init_low": -1.0, "init_high": 1.0, "init_std": 1.0,
-                                 "num_samples": 10, "seed": 3, "checkpoint_step": 4}
+                                 "num_samples": 10, "seed": 3, "checkpoint_step": 4,
+                                 "config_overrides": {}, "config_changes_applied": []}
     np.testing.assert_allclose(saved["stats"]["mean"], x.mean(), rtol=1e-5)
     assert result["stats"] == saved["stats"]
 

@@ -27,7 +27,7 @@ def evaluate_samples(run, config, out_dir: str, request: common.Request) -> dict
             result["stats"]["mean_true_log_density"] = float(np.mean(
                 np.asarray(log_density(x[np.isfinite(x).all(1)]))))
     plotting.save_samples(x, os.path.join(out_dir, "samples.png"), run.is_image, log_density,
-                          title=f"K={config.sampling.num_steps}")
+                          title=f"short-run samples, K = {config.sampling.num_steps}")
     return result
 
 
