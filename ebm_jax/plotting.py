@@ -54,7 +54,8 @@ def save_image_grid(x_BHWC: np.ndarray, path: str, ncol: int | None = None, scal
 def save_labelled_grid(x_BHWC: np.ndarray, path: str, ncol: int, col_labels, xlabel: str,
                        ylabel: str = "", title: str = "", cell_pixels: int = 40):
     """Writes an image grid, ``ncol`` images per row, with a label under each column (a K2, a
-    rho, an iteration t) and the axes named, so that the picture explains itself."""
+    rho, an iteration t) and the axes named, so that the picture explains itself. Returns the
+    axes drawn."""
     grid = image_grid(x_BHWC, ncol)
     h, w = x_BHWC.shape[1:3]
     pad = (grid.shape[1] - ncol * w) / (ncol + 1)
@@ -78,11 +79,13 @@ def save_labelled_grid(x_BHWC: np.ndarray, path: str, ncol: int, col_labels, xla
         ax.set_title(title, fontsize=9)
     fig.tight_layout(pad=0.3)
     fig.savefig(path)
+    return ax
 
 
 def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = None,
                   lim: float | None = None, title: str = ""):
-    """Scatter (2-D) or histogram (1-D) of samples, over the true density when it is known."""
+    """Scatter (2-D) or histogram (1-D) of samples, over the true density when it is known,
+    with a legend and named axes. Returns the axes drawn."""
     x_ND = np.asarray(x_ND, np.float64)
     finite = np.isfinite(x_ND).all(axis=1)
     x_ND = x_ND[finite]
@@ -126,6 +129,7 @@ def save_toy_plot(x_ND: np.ndarray, path: str, log_density: Callable | None = No
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
+    return ax
 
 
 def save_samples(x: np.ndarray, path: str, is_image: bool, log_density: Callable | None = None,
