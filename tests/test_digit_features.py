@@ -106,8 +106,10 @@ def test_class_coverage_catches_a_collapse_to_one_class():
 def test_digit_data_sets_pick_the_digit_network_and_its_sample_count():
     config = digits_config.get_config()
     assert common.default_num_samples(config, "fid") == 297
+    assert common.default_num_samples(config, "transition") == 297  # its fid_K<k> compare
     config.eval.digit_fid_num_samples = 123
     assert common.default_num_samples(config, "fid") == 123
+    assert common.default_num_samples(config, "transition") == 123
     assert [digit_features.network_for(n) for n in ("digits", "mnist", "mnist5k", "cifar10")] \
         == ["digits", "mnist", "mnist", None]
     request = common.Request(8, 0, {"inception_weights": "/nonexistent.npz"})
@@ -133,6 +135,11 @@ def test_fid_mode_on_a_tiny_digits_workdir_reports_network_floor_and_ceiling(tin
     assert protocol["floor_num_samples"] == 297 and protocol["reference_examples"] == 1500
     assert protocol["training_copy_num_samples"] == 297
     assert 0 < stats["training_copy_fid"] < stats["floor_fid"]
+    assert stats["num_samples"] == stats["floor_num_samples"] == 297  # each FID, its count
+    floor, counts = saved["notes"]
+    assert floor.startswith("The floor (floor_fid) is the FID of 297 held-out real digits")
+    assert "trained on all 1797 digits" in floor and "score below the floor" in floor
+    assert "against 1500 reference digits" in counts
     # Four updates and K=5 leave the samples near their uniform start.
     assert stats["floor_fid"] < 40 < stats["fid"] <= 1.1 * stats["ceiling_fid"]
     assert stats["floor_kid"] < stats["kid"]

@@ -111,6 +111,7 @@ def test_all_runs_what_applies_to_a_latent_family_and_lists_the_rest(family_work
         assert "\n" not in reason and reason, name
     assert "does not apply" in result["skipped"]["density"]
     assert "Inception weights not found" in result["skipped"]["fid_stats"]
+    assert result["skipped"]["fid_stats"].endswith("to its path or to its folder.")  # whole
     out = os.path.join(workdir, "eval")
     for name in EXPECTED[family]:
         saved = json.load(open(os.path.join(out, f"{name}.json")))
