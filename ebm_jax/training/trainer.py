@@ -177,7 +177,8 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     workdir_files.write_run_files(workdir, config, ds.shape, ds.is_image, **meta)
     workdir_files.record_changes(workdir, int(state.step), changes)
     for change in changes:
-        logging.info("from step %d on, %s", int(state.step), change.describe())
+        logging.info("for the updates after step %d, %s (recorded in %s)", int(state.step),
+                     change.describe(), workdir_files.HISTORY_FILE)
     logging.info("%s: %d examples of shape %s; %s; %d parameters; %d devices", ds.name, len(ds),
                  ds.shape, family.describe(), nets.count_params(state.params),
                  mesh.devices.size)
