@@ -23,7 +23,8 @@ def test_samples_mode_writes_npy_png_and_json_with_its_protocol(workdir):
     assert x.shape == (10, 8, 8, 1) and np.isfinite(x).all()
     assert os.path.getsize(os.path.join(workdir, "eval", "samples.png")) > 0
     saved = json.load(open(os.path.join(workdir, "eval", "samples.json")))
-    assert saved["protocol"] == {"K": 5, "step_size": 1.0, "noise_std": 0.01, "init": "uniform",
+    assert saved["protocol"] == {"K": 5, "step_size": 1.0, "noise_std": 0.01, "method": "langevin",
+                                 "init": "uniform",
                                  "init_low": -1.0, "init_high": 1.0, "init_std": 1.0,
                                  "num_samples": 10, "seed": 3, "checkpoint_step": 4}
     np.testing.assert_allclose(saved["stats"]["mean"], x.mean(), rtol=1e-5)
