@@ -71,15 +71,25 @@ def tiny_workdir(tmp_path_factory):
 
 
 FAMILIES = ("ebm", "latent_ebm", "generator")
+PERSISTENT = "ebm_persistent"  # the EBM learned with persistent chains: its buffer is the bank
+
+
+def family_of(name: str) -> str:
+    """The ``model.family`` of a ``tiny_config`` name."""
+    return "ebm" if name == PERSISTENT else name
 
 
 def tiny_config(family: str = "ebm", start: str = "warm"):
-    """configs/test.py for the EBM; for the latent families, their digits configs at a tiny
-    size (nf 4, d 3, K 2, four updates of 16), warm-started by default so the bank is in play."""
+    """configs/test.py for the EBM (with a replay buffer of 100 persistent chains for
+    ``PERSISTENT``); for the latent families, their digits configs at a tiny size (nf 4, d 3,
+    K 2, four updates of 16), warm-started by default so the bank is in play."""
     from ebm_jax.configs import generator_digits, latent_ebm_digits
     from ebm_jax.configs import test as test_config
-    if family == "ebm":
-        return test_config.get_config()
+    if family_of(family) == "ebm":
+        config = test_config.get_config()
+        if family == PERSISTENT:
+            config.training.chains, config.training.buffer_size = "persistent", 100
+        return config
     config = (latent_ebm_digits if family == "latent_ebm" else generator_digits).get_config()
     config.inference.start = start
     config.model.nf, config.model.latent_dim = 4, 3

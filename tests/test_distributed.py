@@ -21,7 +21,7 @@ from ebm_jax.evaluation import common
 from ebm_jax.evaluation import run as run_lib
 from ebm_jax.runtime import distributed, parallel, tensorboard, workdir_files
 from ebm_jax.training import trainer
-from tests.conftest import ROOT, config_args, tiny_config
+from tests.conftest import PERSISTENT, ROOT, config_args, tiny_config
 
 
 def free_port() -> int:
@@ -119,10 +119,12 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
 
 
 @pytest.mark.parametrize("family, name", [("latent_ebm", "latent_ebm_digits"),
-                                          ("generator", "generator_digits")])
-def test_two_process_latent_training_equals_one_process(tmp_path, family, name):
-    """Each process reads its own rows of every batch and holds its half of the warm-start
-    bank; the result is one process's on the same two devices."""
+                                          ("generator", "generator_digits"),
+                                          (PERSISTENT, "test")])
+def test_two_process_training_with_a_bank_equals_one_process(tmp_path, family, name):
+    """Each process reads its own rows of every batch and holds its half of the bank (the
+    warm-start codes, or the replay buffer of persistent chains); the result is one
+    process's on the same two devices."""
     two = tmp_path / "two"
     reference = importlib.import_module(f"ebm_jax.configs.{name}").get_config()
     run_two_processes("train.py", f"--config=configs/{name}.py", f"--workdir={two}",
@@ -131,6 +133,7 @@ def test_two_process_latent_training_equals_one_process(tmp_path, family, name):
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     state = train_one_process(tmp_path / "one", 4, family)
     restored = run_lib.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:2]))
-    assert restored.step == 4 and restored.bank.shape == (1500, 3)  # 1,500 split in two
+    rows = (100, 8, 8, 1) if family == PERSISTENT else (1500, 3)  # split in two
+    assert restored.step == 4 and restored.bank.shape == rows
     assert_same_params(restored.params, state.params)
     np.testing.assert_allclose(restored.bank, np.asarray(state.bank), rtol=1e-5, atol=1e-6)

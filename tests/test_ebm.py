@@ -101,3 +101,57 @@ def test_dynamic_k_is_drawn_per_update_within_its_range():
         ks.append(int(metrics["num_langevin_steps"]))
     assert min(ks) >= 3 and max(ks) <= 9 and len(set(ks)) > 2
     assert update._cache_size() == 1  # one compilation for all K
+
+
+def test_persistent_update_runs_the_buffer_rows_and_writes_them_back():
+    from ebm_jax.core import replay
+    from ebm_jax.runtime import parallel
+    config = test_config.get_config()
+    config.training.chains = "persistent"
+    config.training.buffer_size, config.training.reinit_prob = 100, 0.5
+    family = ebm.EBM(config, SHAPE)
+    meta = family.state_meta(1500, parallel.make_mesh(jax.devices()[:1]))
+    assert meta == {"bank_size": 100}
+    _, _, tx, _, batch = setup()
+    state = family.init_state(keys.init_key(config.seed), tx, meta)
+    bank0 = np.asarray(state.bank)
+    assert bank0.shape == (100,) + SHAPE and np.abs(bank0).max() <= 1.0
+    params = state.params
+    key = keys.step_key(config.seed, 0)
+    kw = sampler.sampling_kwargs(config.sampling)
+    start = replay.draw(jax.random.fold_in(key, 3), state.bank, batch.x.shape[0], kw.pop("prior"),
+                        0.5)
+    chains = sampler.run(lambda x: family.energy(params, x), start.x0,
+                         jax.random.fold_in(jax.random.fold_in(key, 0), 1),
+                         config.sampling.num_steps, **kw)
+    index = np.asarray(start.index)
+    new_state, metrics = family.make_update(tx, meta=meta)(state, batch)
+    bank1 = np.asarray(new_state.bank)
+    np.testing.assert_allclose(bank1[index], chains.x, rtol=1e-5, atol=1e-6)
+    rest = np.setdiff1d(np.arange(100), index)
+    np.testing.assert_array_equal(bank1[rest], bank0[rest])
+    np.testing.assert_allclose(metrics["buffer_restarted"], np.mean(start.restarted))
+    assert 0 < float(metrics["buffer_restarted"]) < 1
+
+
+@pytest.mark.parametrize("method", ["mala", "hmc"])
+def test_a_corrected_method_trains_and_reports_its_acceptance(method):
+    config = test_config.get_config()
+    config.sampling.method = method
+    config.sampling.leapfrog_steps = 2
+    config, family, tx, state, batch = setup(config)
+    new_state, metrics = family.make_update(tx)(state, batch)
+    assert 0.0 <= float(metrics["accept_rate"]) <= 1.0 and np.isfinite(float(metrics["loss"]))
+    out = family.make_sampler()(new_state.params, jax.random.key(0), 4)
+    assert out.x.shape == (4,) + SHAPE and out.accept_rate is not None
+
+
+def test_an_unknown_method_or_chain_kind_is_refused():
+    config = test_config.get_config()
+    config.sampling.method = "gibbs"
+    with pytest.raises(ValueError, match="langevin, mala, hmc"):
+        ebm.EBM(config, SHAPE)
+    config = test_config.get_config()
+    config.training.chains = "replay"
+    with pytest.raises(ValueError, match="short_run or persistent"):
+        ebm.EBM(config, SHAPE)

@@ -23,7 +23,8 @@ def test_samples_mode_writes_npy_png_and_json_with_its_protocol(workdir):
     assert x.shape == (10, 8, 8, 1) and np.isfinite(x).all()
     assert os.path.getsize(os.path.join(workdir, "eval", "samples.png")) > 0
     saved = json.load(open(os.path.join(workdir, "eval", "samples.json")))
-    assert saved["protocol"] == {"K": 5, "step_size": 1.0, "noise_std": 0.01, "init": "uniform",
+    assert saved["protocol"] == {"K": 5, "step_size": 1.0, "noise_std": 0.01, "method": "langevin",
+                                 "init": "uniform",
                                  "init_low": -1.0, "init_high": 1.0, "init_std": 1.0,
                                  "num_samples": 10, "seed": 3, "checkpoint_step": 4,
                                  "config_overrides": {}, "config_changes_applied": []}
@@ -78,3 +79,24 @@ def test_toy_samples_are_scored_against_the_true_density(tmp_path):
     # the 8 Gaussians.
     assert result["stats"]["mmd2_vs_truth"] > 0.1
     assert np.isfinite(result["stats"]["mean_true_log_density"])
+
+
+def test_a_persistent_run_is_sampled_from_noise_and_from_its_saved_buffer(family_workdir):
+    from tests.conftest import PERSISTENT
+    workdir = family_workdir(PERSISTENT)
+    result = runner.evaluate(workdir, "samples", num_samples=10, seed=3)
+    fresh = np.load(os.path.join(workdir, "eval", "samples.npy"))
+    buffer = np.load(os.path.join(workdir, "eval", "buffer_samples.npy"))
+    run = run_lib.load_workdir(workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
+    bank = np.asarray(run.bank).reshape(100, -1)
+    # Every buffer sample is a distinct row of the saved buffer; the fresh ones are not.
+    rows = [np.flatnonzero((bank == b.ravel()).all(axis=1)) for b in buffer]
+    assert all(len(r) == 1 for r in rows) and len({int(r[0]) for r in rows}) == 10
+    assert not any((bank == f.ravel()).all(axis=1).any() for f in fresh)
+    np.testing.assert_allclose(fresh, common.draw_samples(run, run.config, 10, 3), rtol=1e-6)
+    stats = result["stats"]
+    np.testing.assert_allclose(stats["buffer_mean"], buffer.mean(), rtol=1e-5)
+    np.testing.assert_allclose(stats["mean"], fresh.mean(), rtol=1e-5)
+    assert set(result["protocol"]["sources"]) == {"", "buffer_"}
+    short = runner.evaluate(family_workdir("ebm"), "samples", num_samples=10, seed=3)
+    assert "buffer_mean" not in short["stats"] and "sources" not in short["protocol"]

@@ -12,7 +12,7 @@ from ebm_jax.evaluation import run as run_lib
 from ebm_jax.families import ebm, registry
 from ebm_jax.runtime import checkpointing, parallel, workdir_files
 from ebm_jax.training import guard, trainer
-from tests.conftest import FAMILIES, tiny_config
+from tests.conftest import FAMILIES, PERSISTENT, family_of, tiny_config
 
 SPEC = ebm.EBM.guard_spec
 
@@ -82,7 +82,7 @@ def test_record_counts_rollbacks_scales_the_rate_and_survives_a_restart(tmp_path
 
 def poison_params_at(monkeypatch, step: int, times: int, family: str = "ebm"):
     """Makes the parameters NaN right after update ``step``, the first ``times`` times it runs."""
-    cls = registry.FAMILIES[family]
+    cls = registry.FAMILIES[family_of(family)]
     real = cls.make_update
     fired = []
 
@@ -110,7 +110,7 @@ def small_config(family="ebm"):
     return config
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + (PERSISTENT,))
 def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, monkeypatch,
                                                        caplog, family):
     fired = poison_params_at(monkeypatch, step=3, times=1, family=family)
@@ -132,10 +132,11 @@ def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, mon
     assert all(np.isfinite(r["loss"]) for r in updates)
     assert json.load(open(tmp_path / "guard.json")) == {"rollbacks": 1, "lr_scale": 0.5}
     run = run_lib.load_workdir(str(tmp_path))
-    assert run.step == 6 and run.family.name == family
+    assert run.step == 6 and run.family.name == family_of(family)
     assert all(np.all(np.isfinite(p)) for p in jax.tree_util.tree_leaves(run.params))
-    if run.bank is not None:  # the warm-start bank was rolled back with the parameters
+    if run.bank is not None:  # the bank (warm-start codes, replay buffer) was rolled back too
         assert np.all(np.isfinite(run.bank))
+    assert (run.bank is not None) == (family != "ebm")
 
 
 def test_training_stops_after_max_rollbacks_naming_window_and_statistic(tmp_path, one_device,

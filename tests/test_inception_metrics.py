@@ -59,3 +59,22 @@ def test_fid_defaults_to_the_papers_40000_samples():
     from ebm_jax.configs import default
     assert common.default_num_samples(default.get_config(), "fid") == 40000
     assert common.default_num_samples(default.get_config(), "samples") == 64
+
+
+def test_digit_fid_of_a_persistent_run_also_scores_its_buffer(family_workdir):
+    from ebm_jax.evaluation import digit_features
+    from tests.conftest import PERSISTENT
+    workdir = family_workdir(PERSISTENT)
+    result = runner.evaluate(workdir, "fid", num_samples=297, seed=5, kid_subsets=10)
+    stats, protocol = result["stats"], result["protocol"]
+    assert protocol["buffer_num_samples"] == 100  # the whole buffer, fewer than asked
+    run = run_lib.load_workdir(workdir)
+    spec = digit_features.SPECS["digits"]
+    params = digit_features.load("digits", spec.weights_path)
+    points = digit_features.reference_points(spec, params, 297, 5, kid_subsets=10,
+                                             kid_subset_size=1000)
+    expected = digit_features.compare(spec, params, common.buffer_samples(run, 297, 5),
+                                      points["reference"], seed=5, kid_subsets=10,
+                                      kid_subset_size=1000)
+    np.testing.assert_allclose(stats["buffer_fid"], expected["fid"], rtol=1e-6)
+    assert stats["buffer_fid"] != stats["fid"] and stats["floor_fid"] < stats["buffer_fid"]

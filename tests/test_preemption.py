@@ -15,7 +15,7 @@ import pytest
 from ebm_jax.evaluation import run as run_lib
 from ebm_jax.runtime import checkpointing, parallel, preemption, workdir_files
 from ebm_jax.training import trainer
-from tests.conftest import ROOT, config_args, tiny_config
+from tests.conftest import PERSISTENT, ROOT, config_args, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def one_device():
 
 
 CONFIG_FILES = {"ebm": "test", "latent_ebm": "latent_ebm_digits",
-                "generator": "generator_digits"}
+                "generator": "generator_digits", PERSISTENT: "test"}
 
 
 def train_args(workdir, num_steps, checkpoint_every, family="ebm"):
@@ -148,8 +148,8 @@ def test_stop_request_turns_a_signal_into_a_flag_and_restores_the_handlers():
     assert error.exit_code == 130 and "SIGINT" in str(error) and "step 12" in str(error)
 
 
-@pytest.mark.parametrize("family", ["latent_ebm", "generator"])
-def test_a_latent_run_stops_on_sigterm_and_resumes_bit_for_bit(tmp_path, family):
+@pytest.mark.parametrize("family", ["latent_ebm", "generator", PERSISTENT])
+def test_a_run_with_a_bank_stops_on_sigterm_and_resumes_bit_for_bit(tmp_path, family):
     """The stopped run, resumed by the same command, ends where an uninterrupted run of that
     command ends: every run here is a ``train.py`` process, so all of them compile alike."""
     workdir = str(tmp_path / "run")

@@ -164,3 +164,52 @@ def test_chain_length_is_fixed_or_drawn_per_key():
     ks = {int(d["num_steps"]) for d in draws}
     assert min(ks) >= 7 and max(ks) <= 12 and len(ks) > 3
     assert draws[0]["num_steps_max"] == 12 and draws[0]["num_steps_min"] == 7
+
+
+def reference_langevin(energy_fn, x0, key, num_steps, step_size, noise_std, grad_fn=None,
+                       unroll=1):
+    """The Langevin loop as it was written before the sampling methods shared one loop."""
+    grad_fn = grad_fn or jax.grad(lambda x: jnp.sum(energy_fn(x)))
+    axes = tuple(range(1, x0.ndim))
+
+    def body(carry, inputs):
+        x, grad_sum, snaps = carry
+        k, eps = inputs
+        g = grad_fn(x)
+        eps = jax.random.normal(jax.random.fold_in(key, k), x.shape, x.dtype)
+        x = x + step_size * g + noise_std * eps
+        return (x, grad_sum + jnp.mean(jnp.sqrt(jnp.sum(jnp.square(g), axis=axes))), snaps), None
+
+    (x, grad_sum, _), _ = jax.lax.scan(body, (x0, jnp.zeros((), x0.dtype), None),
+                                       (jnp.arange(num_steps), None), unroll=unroll)
+    return x, grad_sum / num_steps
+
+
+@pytest.mark.parametrize("fast_grad", [False, True])
+def test_the_langevin_method_is_bit_identical_to_the_reference_loop(fast_grad):
+    from ebm_jax.models import nets
+    model = nets.build_model(ml_collections.ConfigDict(dict(name="conv", nf=8)), (8, 8, 1))
+    params = model.init(jax.random.key(0))
+    energy_fn = lambda x: model.energy(params, x)
+    grad_fn = model.input_grad(params) if fast_grad else None
+    x0 = Prior().sample(jax.random.key(1), (4, 8, 8, 1))
+    key = jax.random.key(2)
+    ours = jax.jit(lambda x: sampler.run(energy_fn, x, key, 5, 1.0, 0.01, method="langevin",
+                                         grad_fn=grad_fn))(x0)
+    ref_x, ref_norm = jax.jit(lambda x: reference_langevin(energy_fn, x, key, 5, 1.0, 0.01,
+                                                           grad_fn))(x0)
+    np.testing.assert_array_equal(ours.x, ref_x)
+    np.testing.assert_array_equal(ours.grad_norm, ref_norm)
+    assert ours.accept_rate is None
+
+
+def test_every_method_runs_from_the_registry_with_its_config_options():
+    cfg = ml_collections.ConfigDict(dict(num_steps=4, step_size=0.1, noise_std=0.3,
+                                         method="hmc", leapfrog_steps=3))
+    kw = sampler.sampling_kwargs(cfg)
+    assert kw["method"] == "hmc" and kw["leapfrog_steps"] == 3
+    assert set(sampler.METHODS) == {"langevin", "mala", "hmc"}
+    cfg.method = "nuts"
+    with pytest.raises(ValueError, match="sampling.method='nuts'"):
+        sampler.sampling_kwargs(cfg)
+    assert sampler.num_steps(ml_collections.ConfigDict(dict(num_steps=7, num_steps_max=12))) == 7

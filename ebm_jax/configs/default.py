@@ -39,6 +39,8 @@ def get_config():
     model.obs_std = 0.3         # generator, latent_ebm: std of x around g(z)
 
     config.sampling = sampling = ml_collections.ConfigDict()
+    sampling.method = "langevin"  # langevin | mala | hmc (core/sampler.py METHODS)
+    sampling.leapfrog_steps = 5   # hmc: leapfrog steps L per transition (each a gradient)
     sampling.num_steps = 100    # K
     sampling.num_steps_max = 0  # > num_steps: dynamic K ~ U{num_steps..num_steps_max} per update
     sampling.step_size = 1.0    # s, the gradient coefficient
@@ -69,6 +71,9 @@ def get_config():
     config.training = training = ml_collections.ConfigDict()
     training.num_steps = 100000
     training.batch_size = 64    # m, global: split across all devices
+    training.chains = "short_run"  # short_run: fresh chains from p_0 | persistent: a replay buffer
+    training.buffer_size = 10000   # persistent: chains in the buffer
+    training.reinit_prob = 0.05    # persistent: each chain restarts from p_0 with this probability
     training.data_noise_std = 0.03      # sigma_data at the start
     training.data_noise_schedule = "constant"  # constant | cosine | linear, like optim.schedule
     training.data_noise_decay_start = 0

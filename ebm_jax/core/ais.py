@@ -9,9 +9,10 @@ from the sampler's prior p_0 to the model,
 
 so with a uniform p_0 the model lives on p_0's box (its density is 0 outside) and Z is the
 integral of exp(g) over the box; with a Gaussian p_0 it lives on all of R^D. Each temperature
-applies ``mcmc_steps`` MALA steps (Metropolis-adjusted Langevin, reversible with respect to
-f_beta; proposals outside the box are rejected) or, with ``transition='langevin'``, unadjusted
-Langevin steps (biased: they leave f_beta only approximately invariant).
+applies ``mcmc_steps`` MALA steps (``core/mala.py``, the sampler's ``mala`` method;
+reversible with respect to f_beta; proposals outside the box are rejected) or, with
+``transition='langevin'``, unadjusted Langevin steps (biased: they leave f_beta only
+approximately invariant).
 
 - AIS: x_0 ~ p_0, log w += (beta_k - beta_{k-1}) (g - log p_0)(x_{k-1}), then a transition at
   beta_k. Z-hat = mean w is unbiased, so log Z-hat underestimates log Z on average, and
@@ -27,7 +28,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ebm_jax.core import flow
+from ebm_jax.core import flow, mala
 from ebm_jax.core.prior import Prior
 
 Array = jax.Array
@@ -44,7 +45,7 @@ class AISResult(NamedTuple):
 
 def chain_temperature(step_size: float, noise_std: float) -> float:
     """T = sigma^2 / (2 s): the temperature at which x + s grad f + sigma eps samples exp(f/T)."""
-    return noise_std ** 2 / (2.0 * step_size)
+    return mala.temperature(step_size, noise_std)
 
 
 def betas(num_temps: int, power: float = 1.0) -> Array:
@@ -83,20 +84,15 @@ class _Path:
 
 
 def _transition(path: _Path, x, key, beta, eps, kind: str):
-    axes = tuple(range(1, x.ndim))
-    noise = jax.random.normal(jax.random.fold_in(key, 0), x.shape, x.dtype)
-    drift = path.grad_log_f(x, beta)
-    prop = x + 0.5 * eps ** 2 * drift + eps * noise
+    """One transition at ``beta``: MALA (``mala.step``), or its proposal alone for
+    ``kind='langevin'``."""
+    log_f = lambda v: path.log_f(v, beta)
+    grad = lambda v: path.grad_log_f(v, beta)
     if kind == "langevin":
-        return prop
-    drift_prop = path.grad_log_f(prop, beta)
-    log_q_fwd = -jnp.sum(jnp.square(noise), axis=axes) / 2
-    back = x - prop - 0.5 * eps ** 2 * drift_prop
-    log_q_back = -jnp.sum(jnp.square(back), axis=axes) / (2 * eps ** 2)
-    log_ratio = path.log_f(prop, beta) - path.log_f(x, beta) + log_q_back - log_q_fwd
-    u = jax.random.uniform(jax.random.fold_in(key, 1), x.shape[:1], x.dtype)
-    accept = jnp.log(u) < jnp.nan_to_num(log_ratio, nan=-jnp.inf)
-    return jnp.where(accept.reshape((-1,) + (1,) * (x.ndim - 1)), prop, x)
+        noise = jax.random.normal(jax.random.fold_in(key, 0), x.shape, x.dtype)
+        return mala.propose(mala.Point(x, None, grad(x)), noise, eps)
+    current = mala.Point(x, log_f(x), grad(x))
+    return mala.step(lambda v: (log_f(v), grad(v)), current, key, eps)[0].x
 
 
 def _anneal(path: _Path, x, key, betas_K1, eps, mcmc_steps, kind, reverse):

@@ -56,12 +56,14 @@ def flow_map(energy_fn: Callable[[Array], Array], z: Array, *, num_steps: int,
 
 def flow_kwargs(sampling_config) -> dict:
     """The keyword arguments of ``invert`` held in a config's ``sampling`` block: K, s and the
-    prior p_0 of the sampler (its noise sigma is dropped: the flow is noise-free).
+    prior p_0 of the sampler (its noise sigma is dropped: the flow is noise-free). K is the
+    sampler's (``sampler.num_steps``); whatever ``sampling.method``, the flow is the drift
+    x + s grad f that all methods share (MALA's proposal mean, one leapfrog step of HMC).
 
     The loop stays rolled unless ``sampling.unroll`` is set: unrolled K steps inside the
     inversion's own loop would make the compile time grow with K."""
     c = sampling_config
-    return dict(num_steps=int(c.num_steps), step_size=float(c.step_size),
+    return dict(num_steps=sampler.num_steps(c), step_size=float(c.step_size),
                 prior=Prior.from_config(c), unroll=sampler.resolve_unroll(c.get("unroll", 0), 1))
 
 

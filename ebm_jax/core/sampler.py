@@ -1,12 +1,15 @@
-"""Short-run Langevin sampling M_theta: fresh noise in, K gradient steps out.
+"""Short-run sampling M_theta: fresh noise in, K steps of a chain out.
 
 Every function here takes an arbitrary energy callable ``energy_fn(x_B...) -> f_B`` (negative
-energy, density proportional to exp f), so a user's own energy works as well as ours. The chain
-is
+energy, density proportional to exp f), so a user's own energy works as well as ours. The
+default chain (``sampling.method='langevin'``) is
 
     x_0 ~ p_0,    x_{k+1} = x_k + s * grad_x f(x_k) + sigma * eps_k,    eps_k ~ N(0, I),
 
-with no clamping, no replay buffer and no Metropolis correction. The functions are pure and
+with no clamping, no replay buffer and no Metropolis correction. ``METHODS`` also holds the
+Metropolis-corrected ``mala`` (``core/mala.py``) and ``hmc`` (``core/hmc.py``), which take the
+same s and sigma and leave exp(f / T), T = sigma^2 / (2 s), exactly invariant. ``run`` is the
+one entry to a chain, ``chain_length`` the one reader of K. The functions are pure and
 traceable: call them under ``jax.jit`` (``make_sampler`` does that for you).
 """
 from __future__ import annotations
@@ -16,24 +19,11 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
+from ebm_jax.core import chain, hmc, mala
+from ebm_jax.core.chain import ChainResult
 from ebm_jax.core.prior import Prior
 
 Array = jax.Array
-
-
-class ChainResult(NamedTuple):
-    """What a short run returns.
-
-    x: the final states, shaped like x_0.
-    snapshots: the states after each step in ``snapshot_steps`` (step 0 is x_0), stacked on a
-      leading axis; the whole path (K + 1 states) when ``return_path``; otherwise None.
-    grad_norm: mean over chains and executed steps of the per-chain L2 norm of grad_x f.
-    num_steps: the number of steps actually run (the dynamic K).
-    """
-    x: Array
-    snapshots: Array | None
-    grad_norm: Array
-    num_steps: Array
 
 
 def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
@@ -76,77 +66,59 @@ def langevin(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
       flowing through it into the energy's parameters, close over ``stop_gradient(params)``,
       as the learning step does.
     """
-    static_k = num_steps_max is None
-    if static_k:
-        if not isinstance(num_steps, int):
-            raise TypeError("num_steps must be a Python int unless num_steps_max is given")
-        length = num_steps
-    else:
-        length = int(num_steps_max)
-    if noise is not None and noise.shape != (length,) + x0.shape:
-        raise ValueError(f"noise must have shape {(length,) + x0.shape}, got {noise.shape}")
-    keep = tuple(int(s) for s in snapshot_steps)
-    if any(s < 0 or s > length for s in keep):
-        raise ValueError(f"snapshot_steps must lie in [0, {length}], got {keep}")
-    constrain = constrain or (lambda x: x)
     grad_fn = grad_fn or jax.grad(lambda x: jnp.sum(energy_fn(x)))
-    batch_axes = tuple(range(1, x0.ndim))
+    constrain_x = constrain or (lambda x: x)
+    no_noise = noise is None and jnp.ndim(noise_std) == 0 and noise_std == 0
 
-    def step(x, k, eps):
+    def step(state, k, eps):
+        (x,) = state
+        if no_noise:
+            eps = jnp.zeros_like(x)
         g = grad_fn(x)
         if eps is None:
             eps = jax.random.normal(jax.random.fold_in(key, k), x.shape, x.dtype)
-        x_new = constrain(x + step_size * g + noise_std * eps)
-        return x_new, jnp.mean(jnp.sqrt(jnp.sum(jnp.square(g), axis=batch_axes)))
+        x_new = constrain_x(x + step_size * g + noise_std * eps)
+        axes = tuple(range(1, x.ndim))
+        return (x_new,), (jnp.mean(jnp.sqrt(jnp.sum(jnp.square(g), axis=axes))),)
 
-    def skip(x, k, eps):
-        return x, jnp.zeros((), x.dtype)
+    return chain.run(chain.Kernel(lambda x: (x,), step), x0, num_steps,
+                     num_steps_max=num_steps_max, num_steps_min=num_steps_min, noise=noise,
+                     snapshot_steps=snapshot_steps, return_path=return_path,
+                     constrain=constrain, unroll=unroll)
 
-    def make_body(conditional: bool):
-        def body(carry, inputs):
-            x, grad_sum, snaps = carry
-            k, eps = inputs
-            if noise is None and jnp.ndim(noise_std) == 0 and noise_std == 0:
-                eps = jnp.zeros_like(x)
-            if conditional:
-                x, gnorm = jax.lax.cond(k < num_steps, step, skip, x, k, eps)
-            else:
-                x, gnorm = step(x, k, eps)
-            if keep:
-                hit = jnp.asarray(keep) == k + 1
-                snaps = jnp.where(hit.reshape((-1,) + (1,) * x.ndim), x[None], snaps)
-            return (x, grad_sum + gnorm, snaps), (x if return_path else None)
 
-        return body
+class Method(NamedTuple):
+    """A sampling method: ``chain(energy_fn, x0, key, num_steps, step_size, noise_std,
+    **kwargs) -> ChainResult`` with the keyword arguments of ``langevin``, and ``options``,
+    which reads the method's own settings from a ``sampling`` config block."""
+    chain: Callable[..., ChainResult]
+    options: Callable[[object], dict] = lambda sampling_config: {}
 
-    x0 = constrain(x0)
-    snaps0 = None
-    if keep:
-        snaps0 = jnp.broadcast_to(x0[None], (len(keep),) + x0.shape)
-    head = length if static_k else min(max(int(num_steps_min), 0), length)
-    carry, paths = (x0, jnp.zeros((), x0.dtype), snaps0), [x0[None]]
-    for lo, hi, conditional in ((0, head, False), (head, length, True)):
-        if hi > lo:
-            eps = None if noise is None else noise[lo:hi]
-            carry, path = jax.lax.scan(make_body(conditional), carry,
-                                       (jnp.arange(lo, hi), eps), unroll=unroll)
-            paths.append(path)
-    x, grad_sum, snaps = carry
-    k_run = jnp.asarray(length if static_k else jnp.clip(num_steps, head, length))
-    grad_norm = grad_sum / jnp.maximum(k_run, 1)
-    if return_path:
-        snaps = jnp.concatenate(paths, axis=0)
-    return ChainResult(x, snaps, grad_norm, k_run)
+
+# ``sampling.method``: a new method is one module and one line here.
+METHODS = {
+    "langevin": Method(langevin),
+    "mala": Method(mala.chain),
+    "hmc": Method(hmc.chain, hmc.options),
+}
+
+
+def run(energy_fn: Callable[[Array], Array], x0: Array, key: Array | None,
+        num_steps: int | Array, step_size: float = 1.0, noise_std: float = 0.01, *,
+        method: str = "langevin", **kwargs) -> ChainResult:
+    """K steps of the named ``method`` (``METHODS``) from ``x0``; ``kwargs`` are ``langevin``'s
+    and the method's own options. Every chain over x of a family goes through here."""
+    return METHODS[method].chain(energy_fn, x0, key, num_steps, step_size, noise_std, **kwargs)
 
 
 def short_run(energy_fn: Callable[[Array], Array], key: Array, shape: Sequence[int],
               num_steps: int | Array, step_size: float = 1.0, noise_std: float = 0.01, *,
-              prior: Prior = Prior(), **langevin_kwargs) -> ChainResult:
-    """Draws fresh x_0 ~ ``prior`` (key ``fold_in(key, 0)``) and runs ``langevin`` (noise key
-    ``fold_in(key, 1)``): the non-persistent short-run sampler M_theta."""
+              prior: Prior = Prior(), **run_kwargs) -> ChainResult:
+    """Draws fresh x_0 ~ ``prior`` (key ``fold_in(key, 0)``) and runs the chain (``run``, noise
+    key ``fold_in(key, 1)``): the non-persistent short-run sampler M_theta."""
     x0 = prior.sample(jax.random.fold_in(key, 0), shape)
-    return langevin(energy_fn, x0, jax.random.fold_in(key, 1), num_steps, step_size, noise_std,
-                    **langevin_kwargs)
+    return run(energy_fn, x0, jax.random.fold_in(key, 1), num_steps, step_size, noise_std,
+               **run_kwargs)
 
 
 def default_unroll(backend: str | None = None, grad_given: bool = False) -> int | bool:
@@ -172,31 +144,49 @@ def resolve_unroll(value, default: int | bool) -> int | bool:
     return value if value > 0 else default
 
 
+def method_of(sampling_config) -> str:
+    """``sampling.method`` (default ``langevin``), checked against ``METHODS``."""
+    name = sampling_config.get("method", "langevin") or "langevin"
+    if name not in METHODS:
+        raise ValueError(f"sampling.method={name!r}: choose one of {', '.join(METHODS)}")
+    return name
+
+
 def sampling_kwargs(sampling_config, grad_given: bool = False) -> dict:
     """The keyword arguments of ``short_run`` held in a config's ``sampling`` block: s, sigma,
-    the prior p_0 and the unrolling (``resolve_unroll`` with ``default_unroll``)."""
+    the prior p_0, the unrolling (``resolve_unroll`` with ``default_unroll``), the method and
+    its own options. K is read by ``chain_length``."""
     c = sampling_config
+    method = method_of(c)
     return dict(step_size=float(c.step_size), noise_std=float(c.noise_std),
                 prior=Prior.from_config(c),
-                unroll=resolve_unroll(c.get("unroll", 0), default_unroll(grad_given=grad_given)))
+                unroll=resolve_unroll(c.get("unroll", 0), default_unroll(grad_given=grad_given)),
+                method=method, **METHODS[method].options(c))
 
 
 def chain_length(sampling_config):
-    """K of a config's ``sampling`` block as a function of a key: ``key -> langevin kwargs``.
+    """K of a config's ``sampling`` block, the one place it is read, as a function
+    ``key -> run kwargs``.
 
     Fixed K gives ``num_steps=K``. Dynamic K (``num_steps_max`` > ``num_steps``) draws
     K ~ U{num_steps..num_steps_max} from the key; the loop then always has ``num_steps_max``
-    iterations, of which the first ``num_steps`` run unconditionally (see ``langevin``)."""
+    iterations, of which the first ``num_steps`` run unconditionally (see ``langevin``).
+    Without a key (``None``: evaluation, pictures, the flow view) K is ``num_steps``."""
     k_min = int(sampling_config.num_steps)
     k_max = int(sampling_config.get("num_steps_max", 0) or 0)
-    if k_max <= k_min:
-        return lambda key: dict(num_steps=k_min)
 
-    def draw(key):
+    def draw(key=None):
+        if key is None or k_max <= k_min:
+            return dict(num_steps=k_min)
         k = jax.random.randint(key, (), k_min, k_max + 1)
         return dict(num_steps=k, num_steps_max=k_max, num_steps_min=k_min)
 
     return draw
+
+
+def num_steps(sampling_config) -> int:
+    """The fixed K of evaluation and the flow view (``chain_length`` without a key)."""
+    return chain_length(sampling_config)()["num_steps"]
 
 
 def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
@@ -210,12 +200,12 @@ def make_sampler(energy: Callable[[object, Array], Array], sampling_config,
     ``constrain`` (e.g. ``parallel.split_constraint(mesh)``) splits the chains over devices;
     ``num_samples`` must then be a multiple of the device count."""
     kwargs = sampling_kwargs(sampling_config, grad_given=input_grad is not None)
-    num_steps = int(sampling_config.num_steps)
+    k = chain_length(sampling_config)()
 
     def sample(params, key, num_samples: int) -> ChainResult:
         grad_fn = None if input_grad is None else input_grad(params)
         return short_run(lambda x: energy(params, x), key, (num_samples,) + tuple(data_shape),
-                         num_steps, snapshot_steps=snapshot_steps, grad_fn=grad_fn,
-                         constrain=constrain, **kwargs)
+                         snapshot_steps=snapshot_steps, grad_fn=grad_fn, constrain=constrain,
+                         **k, **kwargs)
 
     return jax.jit(sample, static_argnums=2)

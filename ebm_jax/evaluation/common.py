@@ -2,7 +2,9 @@
 protocol it records, and fresh short-run chains drawn through the run's own sampler.
 
 Every mode draws fresh samples from noise (never training samples) and records the exact
-protocol it used: K, s, sigma, p_0, number of samples, seed and checkpoint step.
+protocol it used: K, s, sigma, p_0, number of samples, seed and checkpoint step. For a run
+trained with persistent chains, ``--mode=samples`` and ``--mode=fid`` also score the saved
+replay buffer (``buffer_samples``), with ``buffer_``-prefixed stats (``SOURCES``).
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
     chain = sampler.sampling_kwargs(config.sampling)
     chain.pop("unroll")  # how the loop is compiled, not what it computes
     prior = chain.pop("prior")
-    return {"K": int(config.sampling.num_steps), **chain, **prior.describe(),
+    return {"K": sampler.num_steps(config.sampling), **chain, **prior.describe(),
             "num_samples": int(num_samples), "seed": int(seed), "checkpoint_step": int(step)}
 
 
@@ -97,6 +99,23 @@ def draw_chains(run, config, num_samples: int, seed: int, *, batch_size: int = 1
 def draw_samples(run, config, num_samples: int, seed: int, batch_size: int = 1024) -> np.ndarray:
     """``num_samples`` fresh short-run samples (see ``draw_chains``)."""
     return draw_chains(run, config, num_samples, seed, batch_size=batch_size)[0]
+
+
+# What a persistent run's evaluation reports under each prefix of its stats.
+SOURCES = {"": "short-run chains from p_0 with the training K (sampling.num_steps)",
+           "buffer_": "chains of the saved replay buffer, rows drawn without replacement"}
+
+
+def buffer_samples(run, num_samples: int, seed: int) -> np.ndarray | None:
+    """``num_samples`` chains (at most the buffer's size) of a persistent run's saved replay
+    buffer, rows drawn without replacement by ``numpy.random.default_rng(seed)``; None for a
+    run without one (``training.chains='short_run'``, other families)."""
+    if run.bank is None or not getattr(run.family, "persistent", False):
+        return None
+    bank = distributed.gather(run.bank)
+    rows = np.random.default_rng(seed).choice(len(bank), min(num_samples, len(bank)),
+                                              replace=False)
+    return bank[np.sort(rows)]
 
 
 def default_num_samples(config, mode: str) -> int:

@@ -13,6 +13,7 @@ import os
 import tempfile
 from typing import Any
 
+from ebm_jax.core import sampler
 from ebm_jax.evaluation import common
 from ebm_jax.evaluation import run as run_lib
 from ebm_jax.evaluation.modes import MODES
@@ -59,7 +60,8 @@ def _format(value) -> str:
 def write_report(path: str, run, results: dict, skipped: dict, out_dir: str):
     lines = [f"# Evaluation at step {run.step}", "",
              f"Family `{run.family.name}`, model `{run.config.model.name}`, data "
-             f"`{run.config.data.dataset}`, trained with K = {run.config.sampling.num_steps}. "
+             f"`{run.config.data.dataset}`, trained with K = "
+             f"{sampler.num_steps(run.config.sampling)}. "
              "Every figure comes from fresh samples; each mode's JSON holds its exact "
              "protocol.", ""]
     for name, result in results.items():

@@ -42,7 +42,8 @@ INFERENCE = "inference"            # ``make_encoder``: x -> its inferred latent 
 
 class TrainState(flax.struct.PyTreeNode):
     """The learning state of every family. ``bank`` is family-specific persistent state (the
-    latent families' warm-start codes, one per training example), None where there is none."""
+    latent families' warm-start codes, one per training example; the EBM's replay buffer of
+    persistent chains), None where there is none."""
     step: Array
     params: Any
     opt_state: Any
@@ -128,6 +129,22 @@ class Family(abc.ABC):
         if capability in self.capabilities:
             return None
         return f"a {self.name} run has no {capability}"
+
+
+def bank_meta(rows: int, mesh) -> dict:
+    """``state_meta`` of a family with a bank of ``rows`` rows: rounded up to split across the
+    mesh's devices."""
+    return {"bank_size": parallel.round_up(rows, mesh)}
+
+
+def bank_sharding(mesh, meta: dict | None):
+    """A bank split along the data axis like the data, or replicated where its rows
+    (``meta['bank_size']``) do not divide over the devices (a workdir trained on another
+    device count)."""
+    rows = int((meta or {}).get("bank_size", 0))
+    if rows % mesh.devices.size:
+        return parallel.replicated(mesh)
+    return parallel.data_sharded(mesh)
 
 
 def jit_update(update, state_shardings, mesh):

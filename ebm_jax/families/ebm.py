@@ -9,8 +9,17 @@ whose negative gradient is the usual maximum-likelihood direction with the model
 replaced by the short-run samples. The samples are constants: no gradient flows through the
 chain (it runs on ``stop_gradient(params)``).
 
-Keys of update t, ``k_t = keys.step_key(seed, t)``: chains ``fold_in(k_t, 0)``, data noise
-``fold_in(k_t, 1)``, dynamic K ``fold_in(k_t, 2)``.
+With ``training.chains='persistent'`` the chains are not fresh: each update takes m of the
+``training.buffer_size`` chains of a replay buffer (``core/replay.py``), restarts each from p_0
+with probability ``training.reinit_prob``, runs the K steps and writes the end states back.
+The buffer is the state's ``bank``: checkpointed, rolled back and split across devices like
+the latent families' bank, and the samples written back are those whose statistics the guard
+checks.
+
+Keys of update t, ``k_t = keys.step_key(seed, t)``: chains ``fold_in(k_t, 0)`` (short run:
+x_0 ``fold_in(., 0)`` and noise ``fold_in(., 1)``; persistent: noise ``fold_in(., 1)``), data
+noise ``fold_in(k_t, 1)``, dynamic K ``fold_in(k_t, 2)``, the buffer's draw ``fold_in(k_t, 3)``.
+The initial buffer draws from ``fold_in(init key, 1)``.
 """
 from __future__ import annotations
 
@@ -20,12 +29,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ebm_jax.core import flow, interpolation, keys, sampler
+from ebm_jax.core import flow, interpolation, keys, replay, sampler
 from ebm_jax.families import base
 from ebm_jax.models import input_grad as input_grad_lib
 from ebm_jax.models import nets
 from ebm_jax.runtime import parallel
 from ebm_jax.training import optim
+
+
+CHAINS = ("short_run", "persistent")
 
 
 class EBM(base.Family):
@@ -42,6 +54,39 @@ class EBM(base.Family):
     def __init__(self, config, data_shape: Sequence[int]):
         super().__init__(config, data_shape)
         self.model = nets.build_model(config.model, self.data_shape)
+        sampler.method_of(config.sampling)
+        chains = config.training.get("chains", "short_run")
+        if chains not in CHAINS:
+            raise ValueError(f"training.chains={chains!r}: choose {' or '.join(CHAINS)}")
+        self.persistent = chains == "persistent"
+        if self.persistent and not 0 <= float(config.training.reinit_prob) <= 1:
+            raise ValueError(f"training.reinit_prob={config.training.reinit_prob}: it must lie "
+                             "in [0, 1]")
+        if self.persistent and int(config.training.buffer_size) < int(config.training.batch_size):
+            raise ValueError(f"training.buffer_size={config.training.buffer_size} is smaller "
+                             f"than training.batch_size={config.training.batch_size}")
+
+    def state_meta(self, num_examples: int, mesh) -> dict:
+        """The replay buffer's rows (persistent chains): ``training.buffer_size`` rounded up to
+        split across devices."""
+        return base.bank_meta(int(self.config.training.buffer_size), mesh) if self.persistent \
+            else {}
+
+    def init_state(self, key, tx, meta=None) -> base.TrainState:
+        """Params from ``key`` (as for short-run chains); a persistent run's buffer of
+        x_0 ~ p_0 from ``fold_in(key, 1)``."""
+        state = super().init_state(key, tx, meta)
+        if not self.persistent:
+            return state
+        prior = sampler.sampling_kwargs(self.config.sampling)["prior"]
+        return state.replace(bank=replay.init(jax.random.fold_in(key, 1),
+                                              int((meta or {})["bank_size"]), self.data_shape,
+                                              prior))
+
+    def state_shardings(self, mesh, meta=None) -> base.TrainState:
+        rep = parallel.replicated(mesh)
+        return base.TrainState(rep, rep, rep,
+                               base.bank_sharding(mesh, meta) if self.persistent else None)
 
     @property
     def energy(self):
@@ -74,7 +119,9 @@ class EBM(base.Family):
         energy, data_shape = self.energy, self.data_shape
         input_grad, gap_energy = self.input_grad(), self.gap_energy
         chain_kwargs = sampler.sampling_kwargs(config.sampling, grad_given=input_grad is not None)
+        prior = chain_kwargs.pop("prior")
         chain_length = sampler.chain_length(config.sampling)
+        persistent, reinit_prob = self.persistent, float(config.training.reinit_prob)
         data_noise_std = optim.make_data_noise_schedule(config.training)
         seed = int(config.seed)
         constrain = parallel.split_constraint(mesh) or (lambda a: a)
@@ -84,10 +131,22 @@ class EBM(base.Family):
             data = batch.x
             frozen = jax.lax.stop_gradient(state.params)
             grad_fn = None if input_grad is None else input_grad(frozen)
-            chains = sampler.short_run(lambda x: energy(frozen, x), jax.random.fold_in(key, 0),
-                                       (data.shape[0],) + data_shape, constrain=constrain,
-                                       grad_fn=grad_fn, **chain_length(jax.random.fold_in(key, 2)),
-                                       **chain_kwargs)
+            run_kwargs = dict(constrain=constrain, grad_fn=grad_fn,
+                              **chain_length(jax.random.fold_in(key, 2)), **chain_kwargs)
+            chain_key, bank, extra = jax.random.fold_in(key, 0), state.bank, {}
+            if persistent:
+                start = replay.draw(jax.random.fold_in(key, 3), state.bank, data.shape[0], prior,
+                                    reinit_prob)
+                chains = sampler.run(lambda x: energy(frozen, x), constrain(start.x0),
+                                     jax.random.fold_in(chain_key, 1), **run_kwargs)
+                bank = replay.write(state.bank, start.index, chains.x)
+                extra = dict(buffer_restarted=jnp.mean(start.restarted.astype(jnp.float32)))
+            else:
+                chains = sampler.short_run(lambda x: energy(frozen, x), chain_key,
+                                           (data.shape[0],) + data_shape, prior=prior,
+                                           **run_kwargs)
+            if chains.accept_rate is not None:
+                extra["accept_rate"] = chains.accept_rate
             y = jax.lax.stop_gradient(chains.x)
             sigma_data = data_noise_std(state.step)
             x = constrain(data + sigma_data * jax.random.normal(jax.random.fold_in(key, 1),
@@ -112,10 +171,12 @@ class EBM(base.Family):
                 **sample_statistics(y),
                 param_norm=optax.tree.norm(params),
                 data_noise_std=sigma_data,
+                **extra,
             )
-            return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+            return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                                 bank=bank), metrics
 
-        return base.jit_update(update, self.state_shardings(mesh) if mesh else None, mesh)
+        return base.jit_update(update, self.state_shardings(mesh, meta) if mesh else None, mesh)
 
     def make_sampler(self, config=None, *, mesh=None, snapshot_steps: Sequence[int] = ()):
         config = config or self.config
@@ -133,7 +194,7 @@ class EBM(base.Family):
         prior = kw.pop("prior")
         return interpolation.interpolation_chains(
             lambda x: self.energy(params, x), key, (num_rows,) + self.data_shape, rho_R,
-            int(s_cfg.num_steps), fixed_noise=fixed_noise, prior=prior, **kw)[0]
+            sampler.num_steps(s_cfg), fixed_noise=fixed_noise, prior=prior, **kw)[0]
 
     def make_reconstructor(self, config=None, *, num_iters: int = 200,
                            learning_rate: float = 0.05, snapshot_every: int | None = 25):

@@ -61,7 +61,7 @@ class LatentFamily(base.Family):
 
     def state_meta(self, num_examples: int, mesh) -> dict:
         """The warm-start bank's rows: the data set size rounded up to split across devices."""
-        return {"bank_size": parallel.round_up(num_examples, mesh)} if self.warm else {}
+        return base.bank_meta(num_examples, mesh) if self.warm else {}
 
     def init_state(self, key, tx, meta=None) -> base.TrainState:
         """Params from ``fold_in(key, 0)``; a warm bank of z_0 ~ N(0, init_std^2) from
@@ -78,11 +78,7 @@ class LatentFamily(base.Family):
         """The bank split along the data axis like the data, or replicated where its rows do
         not divide over the devices (a workdir trained on another device count)."""
         rep = parallel.replicated(mesh)
-        bank = None
-        if self.warm:
-            rows = int((meta or {}).get("bank_size", 0))
-            bank = parallel.data_sharded(mesh) if rows % mesh.devices.size == 0 else rep
-        return base.TrainState(rep, rep, rep, bank)
+        return base.TrainState(rep, rep, rep, base.bank_sharding(mesh, meta) if self.warm else None)
 
     def make_update(self, tx: optax.GradientTransformation, mesh=None, meta=None):
         config, warm, d = self.config, self.warm, self.latent_dim

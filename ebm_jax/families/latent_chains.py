@@ -52,21 +52,24 @@ def infer(joint_fn: JointFn, x_B: Array, z0_Bd: Array, key: Array | None,
 def synthesize(log_prior_fn: Callable[[Array], Array], generate_fn: Callable[[Array], Array],
                key: Array, num: int, latent_dim: int, num_steps, *, step_size: float,
                noise_std: float, latent_init_std: float = 1.0,
-               **langevin_kwargs) -> tuple[Array, Array, sampler.ChainResult]:
-    """K Langevin steps on log p(z) from z_0 ~ N(0, latent_init_std^2), then x = g(z); returns
+               **run_kwargs) -> tuple[Array, Array, sampler.ChainResult]:
+    """K steps of the ``sampling.method`` chain (``sampler.run``; ``run_kwargs`` hold the method
+    and its options) on log p(z) from z_0 ~ N(0, latent_init_std^2), then x = g(z); returns
     (x, z, the z chain's result). Keys: z_0 ``fold_in(key, 0)``, chain noise
     ``fold_in(key, 1)``."""
     z0 = init_latents(jax.random.fold_in(key, 0), num, latent_dim, latent_init_std)
-    out = sampler.langevin(log_prior_fn, z0, jax.random.fold_in(key, 1), num_steps, step_size,
-                           noise_std, **langevin_kwargs)
+    out = sampler.run(log_prior_fn, z0, jax.random.fold_in(key, 1), num_steps, step_size,
+                      noise_std, **run_kwargs)
     return generate_fn(out.x), out.x, out
 
 
 def synthesis_kwargs(config) -> dict:
     """The keyword arguments of ``synthesize`` held in a config: the ``sampling`` block's s and
-    sigma of z and its unrolling, and the ``inference`` block's z_0 scale."""
+    sigma of z, its unrolling and method, and the ``inference`` block's z_0 scale."""
     s_cfg = config.sampling
-    return dict(step_size=float(s_cfg.latent_step_size),
+    method = sampler.method_of(s_cfg)
+    return dict(method=method, **sampler.METHODS[method].options(s_cfg),
+                step_size=float(s_cfg.latent_step_size),
                 noise_std=float(s_cfg.latent_noise_std),
                 unroll=sampler.resolve_unroll(s_cfg.get("unroll", 0), sampler.default_unroll()),
                 latent_init_std=float(config.inference.init_std))

@@ -104,11 +104,11 @@ class LatentEBM(latent.LatentFamily):
     def make_sampler(self, config=None, *, mesh=None, snapshot_steps: Sequence[int] = ()):
         """g(z') of fresh prior chains; the snapshots are g of the chain's z_t."""
         config = config or self.config
-        num_steps = int(config.sampling.num_steps)
+        k = sampler.chain_length(config.sampling)()
         constrain = parallel.split_constraint(mesh)
 
         def sample(params, key, num: int) -> sampler.ChainResult:
-            x, _, out = self._synthesize(params, key, num, config, num_steps=num_steps,
+            x, _, out = self._synthesize(params, key, num, config, **k,
                                          snapshot_steps=snapshot_steps, constrain=constrain)
             snaps = out.snapshots
             if snaps is not None:

@@ -1,5 +1,8 @@
 """``--mode=fid`` (FID, Inception Score and KID in one pass) and ``--mode=fid_stats``.
 
+A run trained with persistent chains is scored twice: its fresh short-run samples (the plain
+stats) and chains of its saved replay buffer (``buffer_`` stats; ``common.SOURCES``).
+
 ``fid`` draws fresh short-run samples (40,000 by default, ``eval.fid_num_samples``) in batches
 split across the devices, runs each batch through the FID Inception-v3 inside the same
 compiled call, and compares the pool3 features with the data set's reference statistics.
@@ -70,6 +73,11 @@ def data_features(config, net: Network, request: common.Request, mesh):
     """Pool3 and logits of the run's data set (the first ``num_reference`` examples)."""
     dataset = data.get_dataset(config.data, seed=int(config.seed))
     total = int(request.option("num_reference", len(dataset)))
+    return image_features(dataset.get, total, net, request, mesh)
+
+
+def image_features(get, total: int, net: Network, request: common.Request, mesh):
+    """Pool3 and logits of images ``get(indices)``, indices 0 to ``total`` - 1."""
     batch = int(request.option("batch_size", 400))
     variables = parallel.replicate(net.variables, mesh)
     fns = {}
@@ -83,7 +91,7 @@ def data_features(config, net: Network, request: common.Request, mesh):
     def batches():
         for start in range(0, total, batch):
             idx = np.arange(start, min(start + batch, total))
-            yield (variables, dataset.get(idx)), len(idx)
+            yield (variables, get(idx)), len(idx)
 
     return _features(fn, batches())
 
@@ -139,20 +147,29 @@ def evaluate_fid(run, config, out_dir: str, request: common.Request) -> dict:
     net = Network(request)
     mesh = run.mesh
     mu_ref, sigma_ref, feat_ref, path, n_ref = reference_stats(config, net, request, mesh)
-    pool, logits = sample_features(run, config, net, request, mesh)
-    mu, sigma = fid.feature_stats(pool)
-    is_mean, is_std = fid.inception_score(logits)
-    kid_mean, kid_std = fid.kernel_inception_distance(
-        pool, feat_ref, int(request.option("kid_subsets", 100)),
-        int(request.option("kid_subset_size", 1000)), seed=request.seed)
+
+    def scores(pool, logits):
+        mu, sigma = fid.feature_stats(pool)
+        is_mean, is_std = fid.inception_score(logits)
+        kid_mean, kid_std = fid.kernel_inception_distance(
+            pool, feat_ref, int(request.option("kid_subsets", 100)),
+            int(request.option("kid_subset_size", 1000)), seed=request.seed)
+        return {"fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
+                "inception_score": is_mean, "inception_score_std": is_std,
+                "kid": kid_mean, "kid_std": kid_std}
+
+    stats = scores(*sample_features(run, config, net, request, mesh))
     protocol = common.protocol(config, request.num_samples, request.seed, run.step)
     protocol.update(reference=path, reference_examples=n_ref, inception_weights=net.path,
                     network=net.tag)
-    return {"mode": "fid", "protocol": protocol,
-            "stats": {"num_samples": request.num_samples, "reference_examples": n_ref,
-                      "fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
-                      "inception_score": is_mean, "inception_score_std": is_std,
-                      "kid": kid_mean, "kid_std": kid_std}}
+    stats = {"num_samples": request.num_samples, "reference_examples": n_ref, **stats}
+    buffer = common.buffer_samples(run, request.num_samples, request.seed)
+    if buffer is not None:
+        pool_logits = image_features(lambda idx: buffer[idx], len(buffer), net, request, mesh)
+        stats.update({f"buffer_{k}": v for k, v in scores(*pool_logits).items()})
+        stats["buffer_num_samples"] = len(buffer)
+        protocol.update(sources=common.SOURCES, buffer_num_samples=len(buffer))
+    return {"mode": "fid", "protocol": protocol, "stats": stats}
 
 
 def evaluate_digit_fid(run, config, request: common.Request) -> dict:
@@ -172,7 +189,15 @@ def evaluate_digit_fid(run, config, request: common.Request) -> dict:
     model = df.compare(spec, params, x, points["reference"], seed=request.seed, **kid)
     with np.load(path) as f:
         accuracy = float(f["test_accuracy"])
+    buffer = common.buffer_samples(run, request.num_samples, request.seed)
+    buffer_stats = {}
+    if buffer is not None:
+        buffer_stats = df.compare(spec, params, buffer, points["reference"], seed=request.seed,
+                                  **kid)
+        buffer_stats.pop("confident_class_counts")
     protocol = common.protocol(config, request.num_samples, request.seed, run.step)
+    if buffer is not None:
+        protocol.update(sources=common.SOURCES, buffer_num_samples=buffer_stats["num_samples"])
     protocol.update(
         network={"name": f"{name}_classifier", "weights": path, "test_accuracy": accuracy,
                  "feature_dim": spec.feature_dim},
@@ -188,10 +213,12 @@ def evaluate_digit_fid(run, config, request: common.Request) -> dict:
         point.pop("confident_class_counts")
         protocol[f"{label}_num_samples"] = point["num_samples"]
         stats.update({f"{label}_{k}": v for k, v in point.items()})
+    stats.update({f"buffer_{k}": v for k, v in buffer_stats.items()})
     notes = [df.floor_note(spec, config, protocol["floor_num_samples"]),
              f"Each FID is over the number of images beside it (num_samples, "
-             f"floor_num_samples, ...), against {len(points['reference'])} reference digits; "
-             "with fewer images the FID is biased upwards, so compare FIDs at one count."]
+             f"floor_num_samples, buffer_num_samples, ...), against "
+             f"{len(points['reference'])} reference digits; with fewer images the FID is "
+             "biased upwards, so compare FIDs at one count."]
     return {"mode": "fid", "protocol": protocol, "stats": stats, "notes": notes,
             "confident_class_counts": counts["confident_class_counts"]}
 

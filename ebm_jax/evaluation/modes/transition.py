@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from ebm_jax import plotting
+from ebm_jax.core import sampler
 from ebm_jax.evaluation import common, digit_features, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import validation
@@ -46,7 +47,7 @@ def save_curves(k2, curves: dict[str, list[float]], k1: int, path: str):
 def evaluate_transition(run, config, out_dir: str, request: common.Request) -> dict:
     k2 = parse_k2(request.option("k2", DEFAULT_K2))
     num_rows = min(int(request.option("num_rows", 8)), request.num_samples)
-    k1 = int(run.config.sampling.num_steps)
+    k1 = sampler.num_steps(run.config.sampling)
     long_run = common.apply_overrides(config, {"sampling.num_steps": k2[-1]})
     _, snaps_TB = common.draw_chains(run, long_run, request.num_samples, request.seed,
                                          snapshot_steps=k2)
