@@ -35,7 +35,9 @@ class EBM(base.Family):
     guard_spec = base.GuardSpec(
         finite=("loss", "energy_gap", "grad_norm_params", "grad_norm_x", "param_norm",
                 "samples_mean", "samples_std"),
-        bounds=(("energy_gap", "max_energy_gap"), ("grad_norm_params", "max_grad_norm")),
+        bounds=(("energy_gap", "max_energy_gap"), ("grad_norm_params", "max_grad_norm"),
+                ("samples_saturation", "max_saturation")),
+        growth=("energy_gap",),
         collapse="samples_chain_std")
     progress_fields = {"gap": "energy_gap", "r_t": "grad_norm_x", "std": "samples_std"}
 
