@@ -14,7 +14,7 @@ from ebm_jax.runtime import checkpointing, parallel, workdir_files
 from ebm_jax.training import guard, trainer
 from tests.conftest import FAMILIES, tiny_config
 
-SPEC = ebm.EBM.guard_spec
+SPEC = ebm.EBM(default.get_config(), (8, 8, 1)).guard_spec  # an image EBM's
 
 FINITE_METRICS = dict(loss=-0.5, energy_gap=0.5, grad_norm_params=2.0, grad_norm_x=1.0,
                       param_norm=10.0, samples_mean=0.0, samples_std=0.5,
@@ -65,6 +65,17 @@ def test_saturation_has_a_default_bound():
         "samples_saturation", 0.97, "|samples_saturation| above guard.max_saturation=0.9")
     assert guard.check(5, dict(FINITE_METRICS, samples_saturation=0.97),
                        guard_config(max_saturation=0.0), SPEC) is None
+
+
+def test_saturation_is_bounded_for_images_alone():
+    """The 1-D mixture's modes lie at +-1.5: most of its samples are beyond +-1."""
+    config = default.get_config()
+    config.model.name = "mlp"
+    toy = ebm.EBM(config, (1,)).guard_spec
+    assert guard.check(1, dict(FINITE_METRICS, samples_saturation=0.97), guard_config(),
+                       toy) is None
+    assert ("samples_saturation", "max_saturation") in SPEC.bounds
+    assert toy.growth == SPEC.growth == ("energy_gap",)
 
 
 def gap_rows(gaps, start=1):
