@@ -43,3 +43,21 @@ def test_an_unprepared_tfds_data_set_is_a_clear_error_not_a_traceback(tmp_path):
               f"--config.data.data_dir={tmp_path / 'empty'}", "--noprogress", returncode=1)
     assert "tfds build cifar10" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_readme_pictures_from_a_trained_run(tmp_path, tiny_workdir):
+    import shutil
+
+    from PIL import Image
+    workdir = str(tmp_path / "run")
+    shutil.copytree(tiny_workdir, workdir)
+    out = run("scripts/readme_pictures.py", f"--workdir={workdir}", f"--out={tmp_path / 'docs'}",
+              "--prefix=tiny")
+    sizes = {name: Image.open(tmp_path / "docs" / f"tiny_{name}.png").size
+             for name in ("samples", "transition", "interpolation")}
+    # configs/test.py has K = 5: the strip reads 2 chains at K2 = 0, 2, 5, 10, 20, 40.
+    assert "K2 = [0, 2, 5, 10, 20, 40]" in out.stdout
+    width, height = sizes["transition"]
+    assert width > 2 * height  # 6 columns, 2 rows
+    width, height = sizes["interpolation"]
+    assert width > 5 * height  # one row of 10
