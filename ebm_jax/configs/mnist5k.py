@@ -12,7 +12,9 @@ Expect: NOT the target (digit FID <= 10 in <= 30 minutes): this setting still di
         1.5 s on quiet cores): digit FID 207.1 on 500 fresh samples at update 100 and 110.1
         at update 200 (10 classes among confident samples, 28% confident; held-out real
         digits 2.0, noise 549.5); saturation 0.4 to 0.7; then the energy gap grew to 665 at
-        update 225 and the guard rolled back to update 200 with the learning rate halved.
+        update 225, and again after each of the guard's rollbacks to update 200 with the
+        learning rate halved (624 at 243 with 5e-5, 848 at 285 with 2.5e-5): no checkpoint
+        past update 200.
 What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
         - configs/digits.py moved here (lr 3e-4 cosine, K = 25): the gap went from -7.4 at
           update 50 (saturation 0.69) to 848 at update 83, where the default guard rolled
