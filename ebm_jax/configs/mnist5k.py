@@ -8,8 +8,8 @@ Run:    python train.py --config=configs/mnist5k.py --workdir=runs/mnist5k
         python evaluate.py --mode=fid --workdir=runs/mnist5k --step=200
 Expect: NOT the target (digit FID <= 10 in <= 30 minutes): this setting still diverges at
         K = 25, later than configs/digits.py does. Measured on 2 cores of an AMD EPYC shared
-        with other users' jobs (load average 13 to 19), a median 11.4 s per update (about
-        1.5 s on quiet cores): digit FID 207.1 on 500 fresh samples at update 100 and 110.1
+        with other users' jobs (load average 13 to 19), a median 11.4 s per update (quiet
+        cores not measured): digit FID 207.1 on 500 fresh samples at update 100 and 110.1
         at update 200 (10 classes among confident samples, 28% confident; held-out real
         digits 2.0, noise 549.5); saturation 0.4 to 0.7; then the energy gap grew to 665 at
         update 225, and again after each of the guard's rollbacks to update 200 with the

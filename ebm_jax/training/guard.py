@@ -3,11 +3,11 @@
 Every update's metrics are checked (see ``first_trip``): the family's ``GuardSpec`` names the
 statistics that must stay finite, those with a fixed bound (``guard.max_*``; 0 is no bound),
 and those that must not grow by orders of magnitude against their own recent scale
-(``Growth``), which catches a run that diverges while every statistic stays finite. A trip makes the trainer restore the
-last checkpoint and go on with the learning rate multiplied by ``guard.lr_factor``; after
-``guard.max_rollbacks`` rollbacks the next trip stops training with ``DivergenceError``. The
-record (``workdir/guard.json``) survives restarts, so a resumed run keeps its lowered rate and
-its count.
+(``Growth``), which catches a run that diverges while every statistic stays finite. A trip
+makes the trainer restore the last checkpoint and go on with the learning rate multiplied by
+``guard.lr_factor``; after ``guard.max_rollbacks`` rollbacks the next trip stops training with
+``DivergenceError``. The record (``workdir/guard.json``) survives restarts, so a resumed run
+keeps its lowered rate and its count.
 """
 from __future__ import annotations
 
