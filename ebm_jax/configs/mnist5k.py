@@ -13,12 +13,13 @@ Expect: NOT the target (digit FID <= 10 in <= 30 minutes): this setting still di
         at update 200 (10 classes among confident samples, 28% confident; held-out real
         digits 2.0, noise 549.5); saturation 0.4 to 0.7; then the energy gap grew to 665 at
         update 225, and again after each of the guard's rollbacks to update 200 with the
-        learning rate halved (624 at 243 with 5e-5, 848 at 285 with 2.5e-5): no checkpoint
-        past update 200.
+        learning rate halved (624 at 243 with 5e-5, 848 at 285 with 2.5e-5); with 1.25e-5
+        it grew slowly, update 300 was saved with a digit FID of 254.5, and the guard
+        stopped the run at update 392 (gap 1,617). Use the checkpoint at update 200.
 What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
         - configs/digits.py moved here (lr 3e-4 cosine, K = 25): the gap went from -7.4 at
           update 50 (saturation 0.69) to 848 at update 83, where the default guard rolled
-          it back; unguarded, 4.2e6 at update 200.
+          it back.
         - lr 1e-4 constant, K = 25 (this config): stable to update 200, diverged at 225.
         - Both runs diverge at K = 25 and the lower rate only delays it, so K is the next
           thing to raise: K = 100 with lr 1e-4 constant (configs/cifar10.py at nf = 32)
