@@ -14,11 +14,11 @@ from ebm_jax.runtime import checkpointing, parallel, workdir_files
 from ebm_jax.training import guard, trainer
 from tests.conftest import FAMILIES, PERSISTENT, family_of, tiny_config
 
-SPEC = ebm.EBM.guard_spec
+SPEC = ebm.EBM(default.get_config(), (8, 8, 1)).guard_spec  # an image EBM's
 
 FINITE_METRICS = dict(loss=-0.5, energy_gap=0.5, grad_norm_params=2.0, grad_norm_x=1.0,
                       param_norm=10.0, samples_mean=0.0, samples_std=0.5,
-                      samples_chain_std=0.3)
+                      samples_chain_std=0.3, samples_saturation=0.3)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,90 @@ def test_bounds_on_energy_gap_and_gradient_norm():
     assert guard.first_trip(rows, cfg, SPEC).step == 2
 
 
+def test_saturation_has_a_default_bound():
+    assert guard.check(1, dict(FINITE_METRICS, samples_saturation=0.85), guard_config(),
+                       SPEC) is None
+    trip = guard.check(5, dict(FINITE_METRICS, samples_saturation=0.97), guard_config(), SPEC)
+    assert (trip.statistic, trip.value, trip.reason) == (
+        "samples_saturation", 0.97, "|samples_saturation| above guard.max_saturation=0.9")
+    assert guard.check(5, dict(FINITE_METRICS, samples_saturation=0.97),
+                       guard_config(max_saturation=0.0), SPEC) is None
+
+
+def test_saturation_is_bounded_for_images_alone():
+    """The 1-D mixture's modes lie at +-1.5: most of its samples are beyond +-1."""
+    config = default.get_config()
+    config.model.name = "mlp"
+    toy = ebm.EBM(config, (1,)).guard_spec
+    assert guard.check(1, dict(FINITE_METRICS, samples_saturation=0.97), guard_config(),
+                       toy) is None
+    assert ("samples_saturation", "max_saturation") in SPEC.bounds
+    assert toy.growth == SPEC.growth == ("energy_gap",)
+
+
+def gap_rows(gaps, start=1):
+    return [(start + i, dict(FINITE_METRICS, energy_gap=g)) for i, g in enumerate(gaps)]
+
+
+def test_growth_trips_on_a_gap_far_above_its_recent_median():
+    cfg = guard_config(growth_window=10, growth_min_updates=5)
+    growth = guard.Growth(cfg, SPEC)
+    # Ten updates with |gap| of median 4: a gap of 399 is within 100 times that, 401 is not.
+    calm = [3.0, -4.0, 5.0, -4.0, 4.0, 2.0, -6.0, 4.0, -3.0, 5.0]
+    assert guard.first_trip(gap_rows(calm + [399.0]), cfg, SPEC, growth) is None
+    growth = guard.Growth(cfg, SPEC)
+    trip = guard.first_trip(gap_rows(calm + [-401.0, 7.0]), cfg, SPEC, growth)
+    assert (trip.step, trip.statistic, trip.value) == (11, "energy_gap", -401.0)
+    assert "100 times its recent scale 4, the median |energy_gap| of the last 10 updates" in \
+        trip.reason and "guard.max_growth=100" in trip.reason
+    # The rows before the trip are the scale; the tripping row is not added.
+    assert [s for s, _ in growth.seen["energy_gap"]] == list(range(1, 11))
+
+
+def test_growth_waits_for_its_first_updates_and_uses_the_floor():
+    cfg = guard_config(growth_window=10, growth_floor=1.0, growth_min_updates=5)
+    # Four updates seen: too few for a scale, so even 1e6 passes (the bounds are off).
+    assert guard.first_trip(gap_rows([0.01] * 4 + [1e6]), cfg, SPEC,
+                            guard.Growth(cfg, SPEC)) is None
+    # A gap near 0 has the floor as its scale: 99 passes, 101 trips.
+    assert guard.first_trip(gap_rows([0.01] * 5 + [99.0]), cfg, SPEC,
+                            guard.Growth(cfg, SPEC)) is None
+    trip = guard.first_trip(gap_rows([0.01] * 5 + [101.0]), cfg, SPEC, guard.Growth(cfg, SPEC))
+    assert trip.step == 6 and "recent scale 1," in trip.reason
+    # max_growth 0 is off; a family without growth statistics is never checked.
+    off = guard_config(max_growth=0.0, growth_window=10, growth_min_updates=5)
+    assert guard.first_trip(gap_rows([0.01] * 5 + [1e6]), off, SPEC,
+                            guard.Growth(off, SPEC)) is None
+    from ebm_jax.families import generator
+    assert guard.Growth(cfg, generator.Generator.guard_spec).names == ()
+
+
+def test_growth_window_slides_and_rewinds():
+    cfg = guard_config(growth_window=4, growth_min_updates=2)
+    growth = guard.Growth(cfg, SPEC)
+    assert guard.first_trip(gap_rows([1000.0] * 4 + [2.0] * 4), cfg, SPEC, growth) is None
+    assert [v for _, v in growth.seen["energy_gap"]] == [2.0] * 4  # only the last 4 are kept
+    assert guard.first_trip(gap_rows([201.0], start=9), cfg, SPEC, growth).step == 9
+    growth.rewind(6)
+    assert [s for s, _ in growth.seen["energy_gap"]] == [5, 6]
+    growth.rewind(0)
+    assert not growth.seen["energy_gap"]
+
+
+def test_the_default_guard_stops_a_finite_divergence_like_the_silent_mnist_run():
+    """A gap like that of configs/digits.py moved to 32x32 MNIST (within about +-10 for 50
+    updates, then 848 at update 83; benchmarks/MNIST_RESULTS.md), every statistic finite and
+    the default bounds on the gap and gradient norm off: here a smooth exponential growth
+    from update 50, which the default guard catches before update 100."""
+    rng = np.random.default_rng(0)
+    gaps = list(rng.normal(0.0, 7.0, 50)) + list(7.0 * np.exp(np.linspace(0, 8, 50)))
+    cfg = guard_config()
+    assert cfg.max_energy_gap == 0 and cfg.max_grad_norm == 0
+    trip = guard.first_trip(gap_rows(gaps), cfg, SPEC, guard.Growth(cfg, SPEC))
+    assert trip.statistic == "energy_gap" and 50 < trip.step < 100
+    assert all(np.isfinite(gaps))
+
+
 def test_collapse_is_a_small_std_across_chains():
     cfg = guard_config(collapse_std=1e-3)
     assert not guard.collapsed(FINITE_METRICS, cfg, SPEC)
@@ -80,8 +164,10 @@ def test_record_counts_rollbacks_scales_the_rate_and_survives_a_restart(tmp_path
     assert "between step 6 and step 9" in message and "loss = nan" in message
 
 
-def poison_params_at(monkeypatch, step: int, times: int, family: str = "ebm"):
-    """Makes the parameters NaN right after update ``step``, the first ``times`` times it runs."""
+def poison_params_at(monkeypatch, step: int, times: int, family: str = "ebm",
+                     poison=lambda p: p * jnp.nan):
+    """Makes the parameters NaN (or ``poison(p)``) right after update ``step``, the first
+    ``times`` times it runs."""
     cls = registry.FAMILIES[family_of(family)]
     real = cls.make_update
     fired = []
@@ -93,8 +179,7 @@ def poison_params_at(monkeypatch, step: int, times: int, family: str = "ebm"):
             state, metrics = update(state, batch)
             if int(state.step) == step and len(fired) < times:
                 fired.append(step)
-                state = state.replace(params=jax.tree_util.tree_map(
-                    lambda p: p * jnp.nan, state.params))
+                state = state.replace(params=jax.tree_util.tree_map(poison, state.params))
             return state, metrics
         return poisoned
 
@@ -137,6 +222,29 @@ def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, mon
     if run.bank is not None:  # the bank (warm-start codes, replay buffer) was rolled back too
         assert np.all(np.isfinite(run.bank))
     assert (run.bank is not None) == (family != "ebm")
+
+
+def test_a_finite_blow_up_of_the_energy_rolls_back(tmp_path, one_device, monkeypatch, caplog):
+    """Parameters scaled by 10 after update 5 scale the ConvNet's energy (positively
+    homogeneous in its parameters) by about 10^5: every statistic stays finite, and the guard's
+    growth check (scale: the first five updates) catches it at update 6."""
+    fired = poison_params_at(monkeypatch, step=5, times=1, poison=lambda p: p * 10.0)
+    config = small_config()
+    config.training.num_steps, config.training.checkpoint_every = 8, 4
+    config.guard.growth_min_updates, config.guard.growth_floor = 5, 1e-6
+    config.guard.max_saturation = 0.0  # the growth alone must catch it
+    with caplog.at_level(logging.WARNING):
+        state = trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device,
+                                           progress=False)
+    assert fired == [5] and int(state.step) == 8
+    rows = workdir_files.read_metrics(str(tmp_path))
+    events = [r for r in rows if "event" in r]
+    assert [(e["statistic"], e["tripped_step"], e["restored_step"]) for e in events] == [
+        ("energy_gap", 6, 4)]
+    assert np.isfinite(events[0]["value"]) and "times its recent scale" in events[0]["reason"]
+    assert "energy_gap = " in caplog.text and "rolled back to step 4" in caplog.text
+    gaps = [abs(r["energy_gap"]) for r in rows if "event" not in r]
+    assert max(gaps) < 100 * np.median(gaps[:5])
 
 
 def test_training_stops_after_max_rollbacks_naming_window_and_statistic(tmp_path, one_device,

@@ -70,3 +70,21 @@ def test_a_config_by_name_from_another_directory_and_a_changed_setting_resume(tm
     assert entry["step"] == 2 and entry["allowed_by"] == "--allow_config_change"
     assert [(c["field"], c["from"], c["to"]) for c in entry["changes"]] == [
         ("sampling.num_steps", 5, 7), ("training.num_steps", 2, 4)]
+
+
+def test_readme_pictures_from_a_trained_run(tmp_path, tiny_workdir):
+    import shutil
+
+    from PIL import Image
+    workdir = str(tmp_path / "run")
+    shutil.copytree(tiny_workdir, workdir)
+    out = run("scripts/readme_pictures.py", f"--workdir={workdir}", f"--out={tmp_path / 'docs'}",
+              "--prefix=tiny")
+    sizes = {name: Image.open(tmp_path / "docs" / f"tiny_{name}.png").size
+             for name in ("samples", "transition", "interpolation")}
+    # configs/test.py has K = 5: the strip reads 2 chains at K2 = 0, 2, 5, 10, 20, 40.
+    assert "K2 = [0, 2, 5, 10, 20, 40]" in out.stdout
+    width, height = sizes["transition"]
+    assert width > 2 * height  # 6 columns, 2 rows
+    width, height = sizes["interpolation"]
+    assert width > 5 * height  # one row of 10

@@ -107,6 +107,12 @@ def get_config():
     guard.lr_factor = 0.5       # each rollback multiplies the learning rate by this
     guard.max_energy_gap = 0.0  # |energy_gap| above this counts as divergence; 0: no bound
     guard.max_grad_norm = 0.0   # parameter-gradient norm above this counts as divergence; 0: none
+    # A divergence that stays finite (see training/guard.py and the README's guard section):
+    guard.max_saturation = 0.9  # ebm: the samples' fraction beyond +-1 above this; 0: no bound
+    guard.max_growth = 100.0    # ebm: |energy_gap| above this many times its recent scale; 0: off
+    guard.growth_window = 500   # updates whose median |energy_gap| is that scale
+    guard.growth_min_updates = 20  # updates seen (since the start or a restart) before checking
+    guard.growth_floor = 1.0    # the least scale: a gap near 0 has no meaningful ratio
     guard.collapse_std = 1e-3   # warn when the samples' std across chains falls below this
 
     config.eval = ev = ml_collections.ConfigDict()

@@ -73,9 +73,12 @@ class Reconstruction(NamedTuple):
 class GuardSpec:
     """The metrics that show divergence: ``finite`` must stay finite; each ``(statistic,
     field)`` of ``bounds`` trips when |statistic| exceeds the guard config's ``field`` (0:
-    off); ``collapse``, when below ``guard.collapse_std``, warns that the samples collapsed."""
+    off); each of ``growth`` trips when |statistic| grows past ``guard.max_growth`` times its
+    recent scale (``training.guard.Growth``); ``collapse``, when below ``guard.collapse_std``,
+    warns that the samples collapsed."""
     finite: tuple[str, ...]
     bounds: tuple[tuple[str, str], ...] = ()
+    growth: tuple[str, ...] = ()
     collapse: str | None = None
 
 

@@ -23,6 +23,7 @@ The initial buffer draws from ``fold_in(init key, 1)``.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import jax
@@ -48,12 +49,19 @@ class EBM(base.Family):
         finite=("loss", "energy_gap", "grad_norm_params", "grad_norm_x", "param_norm",
                 "samples_mean", "samples_std"),
         bounds=(("energy_gap", "max_energy_gap"), ("grad_norm_params", "max_grad_norm")),
+        growth=("energy_gap",),
         collapse="samples_chain_std")
     progress_fields = {"gap": "energy_gap", "r_t": "grad_norm_x", "std": "samples_std"}
 
     def __init__(self, config, data_shape: Sequence[int]):
         super().__init__(config, data_shape)
         self.model = nets.build_model(config.model, self.data_shape)
+        if len(self.data_shape) == 3:
+            # Images lie in [-1, 1], so samples beyond it are the chains running off; toy
+            # data (the 1-D mixture's modes at +-1.5) need not.
+            self.guard_spec = dataclasses.replace(
+                self.guard_spec,
+                bounds=self.guard_spec.bounds + (("samples_saturation", "max_saturation"),))
         sampler.method_of(config.sampling)
         chains = config.training.get("chains", "short_run")
         if chains not in CHAINS:

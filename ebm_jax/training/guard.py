@@ -1,15 +1,20 @@
 """The divergence guard: which update statistics mean a run has diverged, and its rollback record.
 
-Every update's metrics are checked (see ``first_trip``). A trip makes the trainer restore the
-last checkpoint and go on with the learning rate multiplied by ``guard.lr_factor``; after
-``guard.max_rollbacks`` rollbacks the next trip stops training with ``DivergenceError``. The
-record (``workdir/guard.json``) survives restarts, so a resumed run keeps its lowered rate and
-its count.
+Every update's metrics are checked (see ``first_trip``): the family's ``GuardSpec`` names the
+statistics that must stay finite, those with a fixed bound (``guard.max_*``; 0 is no bound),
+and those that must not grow by orders of magnitude against their own recent scale
+(``Growth``), which catches a run that diverges while every statistic stays finite. A trip
+makes the trainer restore the last checkpoint and go on with the learning rate multiplied by
+``guard.lr_factor``; after ``guard.max_rollbacks`` rollbacks the next trip stops training with
+``DivergenceError``. The record (``workdir/guard.json``) survives restarts, so a resumed run
+keeps its lowered rate and its count.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
+import statistics
 
 from ebm_jax.runtime import workdir_files
 
@@ -44,12 +49,65 @@ def check(step: int, metrics: dict, guard_config, spec) -> Trip | None:
     return None
 
 
-def first_trip(rows: list[tuple[int, dict]], guard_config, spec) -> Trip | None:
-    """The first trip among ``(step, metrics)`` rows, in step order."""
+class Growth:
+    """The recent scale of each of ``spec.growth``'s statistics, and the check against it.
+
+    The scale of a statistic is the median of |value| over the last ``guard.growth_window``
+    updates that passed the guard, but no less than ``guard.growth_floor`` (a statistic near 0
+    has no meaningful ratio). An update trips when |value| exceeds ``guard.max_growth`` times
+    that scale, once ``guard.growth_min_updates`` updates have been seen; ``max_growth`` 0 is
+    off. The median follows a new level only after half a window spent there, so a blow-up
+    that takes fewer updates than that to grow by ``max_growth`` is caught, however smooth.
+    ``rewind`` forgets the updates after a rollback's restored step.
+    """
+
+    def __init__(self, guard_config, spec):
+        self.factor = float(guard_config.max_growth)
+        self.floor = float(guard_config.growth_floor)
+        self.window = int(guard_config.growth_window)
+        self.min_updates = max(int(guard_config.growth_min_updates), 1)
+        self.names = tuple(spec.growth) if self.factor > 0 else ()
+        self.seen = {name: collections.deque(maxlen=self.window) for name in self.names}
+
+    def check(self, step: int, metrics: dict) -> Trip | None:
+        for name in self.names:
+            seen = self.seen[name]
+            if len(seen) < self.min_updates:
+                continue
+            value = float(metrics[name])
+            scale = max(statistics.median(abs(v) for _, v in seen), self.floor)
+            if abs(value) > self.factor * scale:
+                return Trip(step, name, value,
+                            f"|{name}| {abs(value) / scale:.3g} times its recent scale "
+                            f"{scale:.3g}, the median |{name}| of the last {len(seen)} updates;"
+                            f" above guard.max_growth={self.factor:g}")
+        return None
+
+    def add(self, step: int, metrics: dict) -> None:
+        for name in self.names:
+            self.seen[name].append((step, float(metrics[name])))
+
+    def rewind(self, step: int) -> None:
+        """Forgets the updates after ``step`` (counted after the update)."""
+        for name in self.names:
+            kept = [(s, v) for s, v in self.seen[name] if s <= step]
+            self.seen[name].clear()
+            self.seen[name].extend(kept)
+
+
+def first_trip(rows: list[tuple[int, dict]], guard_config, spec,
+               growth: Growth | None = None) -> Trip | None:
+    """The first trip among ``(step, metrics)`` rows, in step order. With ``growth``, the rows
+    are also checked against their statistics' recent scale, and those that pass are added
+    to it."""
     for step, metrics in rows:
         trip = check(step, metrics, guard_config, spec)
+        if trip is None and growth is not None:
+            trip = growth.check(step, metrics)
         if trip is not None:
             return trip
+        if growth is not None:
+            growth.add(step, metrics)
     return None
 
 

@@ -161,6 +161,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     meta = state_meta(family, workdir, len(ds), mesh)
     events = tensorboard.EventLog(workdir, t_cfg.tensorboard)
     record = guard.Record.load(workdir)
+    growth = guard.Growth(g_cfg, family.guard_spec)
 
     def compile_update(lr_scale: float):
         tx = optim.make_optimizer(optim.scaled_optim(config.optim, lr_scale), t_cfg.num_steps)
@@ -212,9 +213,10 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                 continue
             # Every update is checked, but the host waits for the device only here.
             rows, pending = jax.device_get(pending), []
-            trip = guard.first_trip(rows, g_cfg, family.guard_spec)
+            trip = guard.first_trip(rows, g_cfg, family.guard_spec, growth)
             if trip is not None:
                 step = roll_back(trip, ckpt, record, writer, workdir, g_cfg)
+                growth.rewind(step)
                 _, update = compile_update(record.lr_scale)
                 state = ckpt.restore(state, step) if step else fresh_state()
                 batches.close()
