@@ -33,7 +33,9 @@ def test_one_leapfrog_step_is_mala():
     x0 = jax.random.normal(jax.random.key(0), (500, 2))
     a = sampler.run(quartic, x0, jax.random.key(3), 10, 0.2, 0.6, method="hmc", leapfrog_steps=1)
     b = sampler.run(quartic, x0, jax.random.key(3), 10, 0.2, 0.6, method="mala")
-    np.testing.assert_allclose(a.x, b.x, atol=1e-4)
+    # The two compute the same proposal in another order: float32 rounding reaches 1e-4 in 10
+    # steps on some builds (jax 0.12), while one flipped accept/reject would move a chain by ~0.1.
+    np.testing.assert_allclose(a.x, b.x, atol=1e-3)
     np.testing.assert_allclose(a.accept_rate, b.accept_rate, atol=0.01)
     assert float(b.accept_rate) < 0.95
 
