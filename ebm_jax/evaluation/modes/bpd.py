@@ -117,8 +117,9 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
     init = jax.jit(model.init)
     params = run.params
 
+    fit_bound = jax.jit(likelihood.make_bound_fn(model, num_samples=fit_samples, **settings))
+
     def score_fit(tau):
-        fit_bound = jax.jit(likelihood.make_bound_fn(model, num_samples=fit_samples, **settings))
         log_w, _, _ = fit_bound(params, x_fit, u0_fit, jax.random.fold_in(key, 4), tau)
         return likelihood.bounds_by_size(log_w, (fit_samples,))[fit_samples]
 
