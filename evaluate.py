@@ -2,8 +2,8 @@
 
   python evaluate.py --mode=samples --workdir=runs/toy2d [--num_samples=N] [--seed=S]
                      [--config.sampling.num_steps=K2]
-  python evaluate.py --mode=bpd --workdir=runs/digits_gelu [--num_images=16] [--split=test]
-                     [--logdet=exact|per_step|stochastic]
+  python evaluate.py --mode=bpd --workdir=runs/digits [--num_images=N] [--split=test]
+                     [--num_importance_samples=1000] [--obs_std=fit|model|TAU]
   python evaluate.py --mode=ais --workdir=runs/toy2d [--num_chains=256] [--num_temps=1000]
                      [--temperature=chain|1.0] [--mcmc_step_size=0.1] [--num_images=16]
   python evaluate.py --mode=transition --workdir=runs/digits [--k2=0,50,100,200]
@@ -50,18 +50,30 @@ flags.DEFINE_integer("num_samples", None, "Number of samples (default: config.ev
 flags.DEFINE_integer("seed", None, "Sampling seed (default: config.eval.seed).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 flags.DEFINE_integer("num_images", None, "bpd, ais, reconstruction: number of data points or "
-                     "images (default 16).")
+                     "images (default 16; bpd: the whole split, or 1,000 fresh toy points).")
 flags.DEFINE_string("split", None, "bpd, ais: data split, train or test (default test); "
                     "reconstruction: the targets' split (default train).")
-flags.DEFINE_enum("logdet", None, ["exact", "per_step", "stochastic"],
-                  "bpd: log-determinant method (default exact).")
+flags.DEFINE_enum("logdet", None, ["exact", "per_step", "stochastic", "none"],
+                  "bpd: log-determinant method of the EBM's review diagnostic, the density of "
+                  "M(z*) (default exact; none skips it).")
+flags.DEFINE_string("obs_std", None, "bpd: the observation noise tau: 'fit' (the grid's best "
+                    "on the training split), 'model' (the latent families' obs_std; the EBM "
+                    "fits), or a number (default model).")
+flags.DEFINE_integer("num_importance_samples", None, "bpd: importance samples S per point "
+                     "(1000); the bounds at S = 1, 10, 100 come from the same draws.")
+flags.DEFINE_enum("proposal", None, ["dense", "diag"], "bpd: the Laplace proposal's precision, "
+                  "full (d x d, from the D x d Jacobian) or diagonal (from vector-Jacobian "
+                  "probes, no Jacobian; default dense up to d = 1024).")
+flags.DEFINE_integer("ais_images", None, "bpd: points also scored by AIS over z (16; 0: none).")
+flags.DEFINE_integer("fit_images", None, "bpd: training points for the fit of tau (64).")
 flags.DEFINE_integer("chunk_size", None, "bpd: Jacobian columns per forward-mode pass (64).")
 flags.DEFINE_integer("inversion_iters", None, "bpd: Adam iterations of the inversion (200).")
-flags.DEFINE_integer("num_chains", None, "ais: number of AIS chains (256).")
-flags.DEFINE_integer("num_temps", None, "ais: number of temperatures (1000).")
+flags.DEFINE_integer("num_chains", None, "ais: number of AIS chains (256; bpd: per point, 16).")
+flags.DEFINE_integer("num_temps", None, "ais: number of temperatures (1000; bpd: 200).")
 flags.DEFINE_string("temperature", None,
                     "ais: T of exp(f/T): 'chain' for sigma^2/(2s) (default), or a number.")
-flags.DEFINE_float("mcmc_step_size", None, "ais: MALA step size (0.1).")
+flags.DEFINE_float("mcmc_step_size", None, "ais: MALA step size (0.1; bpd: 0.5, in the "
+                   "proposal's whitened coordinates).")
 flags.DEFINE_list("k2", None, "transition: the K2 values (default 0,20,...,200).")
 flags.DEFINE_integer("num_rows", None, "transition, interpolation: chains shown as rows.")
 flags.DEFINE_integer("num_cols", None, "interpolation: values of rho in [0, 1] (default 10).")
@@ -88,7 +100,8 @@ flags.mark_flags_as_required(["workdir"])
 _MODE_FLAGS = ("k2", "num_rows", "num_cols", "fixed_noise", "inception_weights",
                "feature_network", "cache_dir", "num_reference", "batch_size", "num_images",
                "num_iters", "targets", "num_batches", "split", "logdet", "chunk_size",
-               "inversion_iters", "num_chains", "num_temps", "temperature", "mcmc_step_size")
+               "inversion_iters", "num_chains", "num_temps", "temperature", "mcmc_step_size",
+               "obs_std", "num_importance_samples", "proposal", "ais_images", "fit_images")
 
 
 def main(argv):

@@ -4,7 +4,6 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
@@ -85,12 +84,6 @@ def test_toy_gelu_flow_density_integrates_to_one_and_matches_a_histogram():
     assert tv < 0.03, tv
 
 
-def test_piecewise_linear_energies_are_refused():
-    with pytest.raises(ValueError, match="piecewise linear"):
-        likelihood.check_smooth(ml_collections.ConfigDict({"activation": "leaky_relu"}))
-    likelihood.check_smooth(ml_collections.ConfigDict({"activation": "gelu"}))
-
-
 def test_levels_of_each_data_set():
     config = test_config.get_config()
     assert likelihood.num_levels(config.data) == 17
@@ -101,22 +94,54 @@ def test_levels_of_each_data_set():
         likelihood.num_levels(config.data)
 
 
+FIELDS = ("log_likelihood", "log_likelihood_stderr", "log_likelihood_S1",
+          "log_likelihood_S10")
+
+
+def check_bound_json(workdir, num):
+    saved = json.load(open(os.path.join(workdir, "eval", "bpd.json")))
+    stats, per, protocol = saved["stats"], saved["per_example"], saved["protocol"]
+    for name in FIELDS:
+        assert np.isfinite(stats[name]), name
+    assert protocol["num_importance_samples"] == 10 and protocol["obs_std"] > 0
+    assert "importance-weighted" in protocol["estimator"]
+    best = np.array(per["log_likelihood"])
+    assert len(best) == num and stats["log_likelihood"] == pytest.approx(best.mean())
+    # L_1 <= L_10 point by point: the mean of log w is below the log of the mean weight.
+    assert np.all(np.array(per["log_likelihood_S1"]) <= best + 1e-5)
+    points = np.load(os.path.join(workdir, "eval", "bpd_points.npy"))
+    assert len(points) == num
+    return saved, points
+
+
 @pytest.mark.usefixtures("quick_compile")
-def test_bpd_mode_writes_per_image_parts(gelu_workdir):
-    result = runner.evaluate(gelu_workdir, "bpd", seed=0, num_images=2, split="test",
-                                 logdet="per_step", inversion_iters=20)
-    saved = json.load(open(os.path.join(gelu_workdir, "eval", "bpd.json")))
-    assert saved["protocol"]["levels"] == 17 and saved["protocol"]["logdet"] == "per_step"
-    parts = saved["per_image"]
-    for name in ("bpd", "nll", "log_p0", "logdet", "recon_mse"):
-        assert len(parts[name]) == 2 and np.isfinite(parts[name]).all()
-    # bpd = nll / (D ln 2) + log2(8) and nll = logdet - log p0, image by image.
-    np.testing.assert_allclose(parts["bpd"], np.array(parts["nll"]) / (64 * np.log(2)) + 3,
-                               rtol=1e-5)
-    np.testing.assert_allclose(parts["nll"],
-                               np.array(parts["logdet"]) - np.array(parts["log_p0"]), rtol=1e-5)
-    assert result["stats"]["out_of_support"] == sum(np.array(parts["at_boundary"]) > 0)
-    assert result["stats"]["bpd"] == pytest.approx(np.mean(parts["bpd"]))
+def test_bpd_mode_on_a_gelu_ebm_writes_the_bound_and_the_review_diagnostic(gelu_workdir):
+    runner.evaluate(gelu_workdir, "bpd", seed=0, num_images=2, split="test",
+                    num_importance_samples=10, ais_images=1, num_chains=4, num_temps=5,
+                    fit_images=2, inversion_iters=5)
+    saved, points = check_bound_json(gelu_workdir, 2)
+    stats, protocol = saved["stats"], saved["protocol"]
+    assert protocol["obs_std_source"].startswith("fitted on the training split")
+    assert float(protocol["obs_std"]) in [float(t) for t in protocol["obs_std_grid_bound"]]
+    assert "integrated over each value's bin" in protocol["discretisation"]
+    # The saved points are the digits themselves, on their 17 levels.
+    np.testing.assert_allclose(points * 8 + 8, np.round(points * 8 + 8), atol=1e-5)
+    assert stats["bpd"] == pytest.approx(-stats["log_likelihood"] / (64 * np.log(2)))
+    for name in ("review_log_density", "review_bpd", "review_recon_mse", "ais_log_likelihood"):
+        assert np.isfinite(stats[name]), name
+
+
+@pytest.mark.usefixtures("quick_compile")
+@pytest.mark.parametrize("family", ["generator", "latent_ebm"])
+def test_bpd_mode_on_the_latent_families_uses_their_obs_std(family_workdir, family):
+    path = family_workdir(family)
+    runner.evaluate(path, "bpd", seed=0, num_images=3, split="test",
+                    num_importance_samples=10, ais_images=0)
+    saved, _ = check_bound_json(path, 3)
+    assert saved["protocol"]["obs_std_source"] == "the model's obs_std"
+    assert saved["protocol"]["obs_std"] == pytest.approx(0.3 if family == "generator" else 0.2)
+    if family == "latent_ebm":
+        assert np.isfinite(saved["stats"]["prior_log_z"])
 
 
 def test_gaussian_baseline_is_the_multivariate_normal_log_density():
@@ -131,3 +156,11 @@ def test_gaussian_baseline_is_the_multivariate_normal_log_density():
     test_y = test + rng.random(test.shape) / 8
     log_p = stats.multivariate_normal(train_y.mean(0), np.cov(train_y.T, bias=True)).logpdf(test_y)
     np.testing.assert_allclose(bpd, -log_p / (5 * np.log(2)) + 3, rtol=1e-6)
+
+
+def test_ppca_baseline_with_every_component_is_the_full_gaussian():
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 17, (400, 6)) / 8.0 - 1
+    test = rng.integers(0, 17, (9, 6)) / 8.0 - 1
+    np.testing.assert_allclose(likelihood.ppca_bpd(train, test, 17, 6, seed=1),
+                               likelihood.gaussian_bpd(train, test, 17, seed=1), rtol=1e-6)

@@ -12,6 +12,7 @@ Run:    python train.py --config=configs/latent_ebm_digits.py --workdir=runs/lat
             --num_images=297
         python evaluate.py --mode=probe --workdir=runs/latent_ebm_digits
         python evaluate.py --mode=fid --workdir=runs/latent_ebm_digits
+        python evaluate.py --mode=bpd --workdir=runs/latent_ebm_digits
 Expect: 2,000 updates in 3.2 minutes on 2 CPU cores (190 s, measured, beside one other run),
         no rollback; on the 297 held-out digits a reconstruction MSE of 0.0289 per pixel
         (PCA-16: 0.0486, the mean image 0.296), a linear probe of the codes at 0.902 (PCA-16
@@ -19,6 +20,11 @@ Expect: 2,000 updates in 3.2 minutes on 2 CPU cores (190 s, measured, beside one
         digits of every class. Warm start (248 s): FID 11.9; score its codes with a longer
         chain, --config.inference.num_steps=300: MSE 0.0203 (cold at 300: 0.0227), probe
         0.879. See ebm_jax/families/latent_ebm.py for the other settings tried.
+        Likelihood (--mode=bpd, tau = obs_std 0.2, the prior's log Z by AIS): a lower bound
+        of 2.282 +- 0.019 bits/dim on the 297 held-out digits at S = 1,000 (2.379 at S = 1;
+        AIS on 16 of them -92.88 nats, the bound -92.81), against 2.955 for a
+        full-covariance Gaussian and 3.527 for PPCA-16; 46.7 s of CPU time (163 s on shared
+        cores).
 """
 from ebm_jax.configs import generator_digits
 

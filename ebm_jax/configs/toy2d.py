@@ -11,6 +11,10 @@ Expect: about a minute on a 2-core CPU (training alone 42.9 s on 2 quiet cores o
         runs/toy2d/samples/step_0001500.png shows the 8 modes; evaluate.py reports
         mmd2_vs_truth below 0.002 (measured 0.0005 with 2,000 samples; fresh uniform noise
         gives about 0.24, and two samples of the truth about 0.001).
+        python evaluate.py --mode=bpd --workdir=runs/toy2d gives a held-out log-likelihood
+        bound of -1.219 +- 0.036 nats per point on 1,000 fresh draws (S = 1,000, tau = 0.05
+        fitted on other draws) against the true density's -1.095: KL <= 0.125 +- 0.017 nats
+        (283 s of CPU time, measured once on shared cores).
         Other densities: --config.data.dataset=rings|checkerboard|2spirals|pinwheel|moons.
 """
 from ebm_jax.configs import default
