@@ -78,7 +78,7 @@ def save_labelled_grid(x_BHWC: np.ndarray, path: str, ncol: int, col_labels, xla
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)  # a label wider than the grid
     return ax
 
 
