@@ -53,7 +53,8 @@ def betas(num_temps: int, power: float = 1.0) -> Array:
     return jnp.linspace(0.0, 1.0, int(num_temps) + 1) ** power
 
 
-def _log_mean_exp(a: Array, axis=0) -> Array:
+def log_mean_exp(a: Array, axis=0) -> Array:
+    """log mean exp(a) along ``axis``, without overflow."""
     return jax.nn.logsumexp(a, axis=axis) - jnp.log(a.shape[axis])
 
 
@@ -130,7 +131,7 @@ def ais_log_z(energy_fn: Callable[[Array], Array], key: Array, example_shape, *,
                        mcmc_step_size, mcmc_steps, transition, reverse=False)
     w = jnp.exp(log_w - jnp.max(log_w))
     stderr = jnp.std(w) / (jnp.sqrt(num_chains) * jnp.mean(w))
-    return AISResult(_log_mean_exp(log_w), stderr, log_w, x)
+    return AISResult(log_mean_exp(log_w), stderr, log_w, x)
 
 
 def raise_log_prob(energy_fn: Callable[[Array], Array], x_B: Array, key: Array, *,
@@ -145,4 +146,4 @@ def raise_log_prob(energy_fn: Callable[[Array], Array], x_B: Array, key: Array, 
     _, acc_N = _anneal(path, x_N, key, betas(num_temps, schedule_power), mcmc_step_size,
                        mcmc_steps, transition, reverse=True)
     log_p_N = path.log_f(x_N, 1.0) - acc_N
-    return _log_mean_exp(log_p_N.reshape(num_chains, -1), axis=0)
+    return log_mean_exp(log_p_N.reshape(num_chains, -1), axis=0)

@@ -241,7 +241,7 @@ def proposal_log_prob(q: Proposal, u_B: Array) -> Array:
         lambda w: student_log_prob(w, q.dof))
     log_m = jnp.stack([white_log_prob(to_white(u)) - log_det
                        for _, to_white, log_det in _components(q)])
-    log_lap = jax.nn.logsumexp(log_m, axis=0) - math.log(log_m.shape[0])
+    log_lap = ais.log_mean_exp(log_m, axis=0)
     if q.defensive <= 0:
         return log_lap
     return jnp.logaddexp(math.log1p(-q.defensive) + log_lap,
@@ -267,7 +267,7 @@ def iw_bound(log_w_SB: Array, num_samples: int) -> Array:
     if groups < 1:
         raise ValueError(f"{total} weights cannot make a bound of {num_samples} samples")
     w = log_w_SB[:groups * num_samples].reshape((groups, int(num_samples)) + log_w_SB.shape[1:])
-    return jnp.mean(jax.nn.logsumexp(w, axis=1) - math.log(num_samples), axis=0)
+    return jnp.mean(ais.log_mean_exp(w, axis=1), axis=0)
 
 
 def ais_log_marginal(log_joint_one: Callable[[Array, Array], Array], x_B: Array, q: Proposal,
