@@ -13,7 +13,7 @@ training loop and the evaluation modes are shared.
 from ebm_jax.core.flow import Inversion, flow_map, invert
 from ebm_jax.core.prior import Prior
 from ebm_jax.core.sampler import ChainResult, langevin, make_sampler, short_run
-from ebm_jax.evaluation.run import LoadedRun, load_workdir
+from ebm_jax.evaluation.loaded_run import LoadedRun, load_workdir
 from ebm_jax.evaluation.runner import evaluate
 from ebm_jax.families.base import Batch, Family, TrainState
 from ebm_jax.families.registry import FAMILIES, build_family

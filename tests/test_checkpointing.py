@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.configs import test as test_config
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.families import ebm
 from ebm_jax.runtime import checkpointing, validation, workdir_files
 from ebm_jax.training import optim
@@ -47,7 +47,7 @@ def test_load_workdir_returns_model_params_and_config(tmp_path):
     ckpt = checkpointing.Checkpointer(str(tmp_path))
     ckpt.save(state.replace(step=np.int32(7)))
     ckpt.close()
-    run = run_lib.load_workdir(str(tmp_path))
+    run = loaded_run.load_workdir(str(tmp_path))
     assert run.step == 7 and run.is_image and run.data_shape == (8, 8, 1)
     assert run.config.model.nf == config.model.nf
     x = np.zeros((2, 8, 8, 1), np.float32)
@@ -57,9 +57,9 @@ def test_load_workdir_returns_model_params_and_config(tmp_path):
 
 def test_missing_workdir_says_what_is_wrong(tmp_path):
     with pytest.raises(validation.InputError, match="no workdir at"):
-        run_lib.load_workdir(str(tmp_path / "nothing"))
+        loaded_run.load_workdir(str(tmp_path / "nothing"))
     with pytest.raises(validation.InputError, match="not a workdir written by train.py"):
-        run_lib.load_workdir(str(tmp_path))
+        loaded_run.load_workdir(str(tmp_path))
 
 
 def test_an_unreadable_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path, caplog):

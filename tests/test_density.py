@@ -7,7 +7,7 @@ import pytest
 from ebm_jax import data
 from ebm_jax.configs import toy2d
 from ebm_jax.evaluation import common, runner
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.evaluation.modes import density
 from ebm_jax.families import ebm
 from ebm_jax.runtime import parallel
@@ -27,7 +27,7 @@ def test_an_ebm_equal_to_the_true_log_density_scores_zero_at_t1_and_is_colder_at
         def input_grad(self, sampling_config=None):
             return None  # the sampler's jax.grad of the true log-density
 
-    run = run_lib.LoadedRun(TrueDensity(config, (2,)), None, config, 0, False,
+    run = loaded_run.LoadedRun(TrueDensity(config, (2,)), None, config, 0, False,
                             parallel.make_mesh(jax.devices()[:1]), str(tmp_path))
     request = common.Request(500, 0, {"grid_size": 60})
     result = density.evaluate_density(run, config, str(tmp_path), request)

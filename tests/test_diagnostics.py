@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ebm_jax import data
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.evaluation import runner
 from ebm_jax.evaluation.modes import diagnostics
 from ebm_jax.runtime import workdir_files
@@ -31,7 +31,7 @@ def test_diagnostics_of_a_run(tiny_workdir):
     stats = result["stats"]
     assert stats["num_logged_updates"] == len(rows) == 4
     assert stats["energy_gap_last_tenth"] == pytest.approx(rows[-1]["energy_gap"])
-    run = run_lib.load_workdir(tiny_workdir)
+    run = loaded_run.load_workdir(tiny_workdir)
     x_data = data.get_dataset(run.config.data, seed=run.config.seed).batch(0, 16, 3)
     x_chain = run.make_sampler()(run.params, jax.random.fold_in(jax.random.key(3), 0), 16).x
     gap = lambda p: jnp.mean(run.energy(p, x_data)) - jnp.mean(run.energy(p, x_chain))

@@ -18,7 +18,7 @@ import pytest
 from ebm_jax import data
 from ebm_jax.configs import test as test_config
 from ebm_jax.evaluation import common
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.runtime import distributed, parallel, tensorboard, workdir_files
 from ebm_jax.training import trainer
 from tests.conftest import PERSISTENT, ROOT, config_args, tiny_config
@@ -85,7 +85,7 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
     # restores the 2-process checkpoint.
     one = tmp_path / "one"
     state = train_one_process(one, 4)
-    restored = run_lib.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:1]))
+    restored = loaded_run.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:1]))
     assert restored.step == 4
     assert_same_params(restored.params, state.params)
 
@@ -95,7 +95,7 @@ def test_two_process_training_equals_one_process_and_checkpoints_move_between_th
     run_two_processes("train.py", "--config=configs/test.py", f"--workdir={resumed}",
                       "--config.training.num_steps=6", "--noprogress")
     continued = train_one_process(one, 6)
-    after = run_lib.load_workdir(str(resumed))
+    after = loaded_run.load_workdir(str(resumed))
     assert after.step == 6
     assert_same_params(after.params, continued.params)
 
@@ -132,7 +132,7 @@ def test_two_process_training_with_a_bank_equals_one_process(tmp_path, family, n
     rows = workdir_files.read_metrics(str(two))
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     state = train_one_process(tmp_path / "one", 4, family)
-    restored = run_lib.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:2]))
+    restored = loaded_run.load_workdir(str(two), mesh=parallel.make_mesh(jax.devices()[:2]))
     rows = (100, 8, 8, 1) if family == PERSISTENT else (1500, 3)  # split in two
     assert restored.step == 4 and restored.bank.shape == rows
     assert_same_params(restored.params, state.params)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.evaluation import common, runner
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.runtime import parallel, validation
 from ebm_jax.training import trainer
 
@@ -39,7 +39,7 @@ def test_samples_are_fresh_short_run_chains_with_a_fixed_seed(workdir):
     b = np.load(os.path.join(workdir, "eval", "samples.npy"))
     np.testing.assert_array_equal(a, b)
     # They are exactly what the public sampler gives from that seed (batch 0 key).
-    run = run_lib.load_workdir(workdir)
+    run = loaded_run.load_workdir(workdir)
     from ebm_jax.core import sampler
     ref = sampler.make_sampler(run.energy, run.config.sampling, run.data_shape,
                                input_grad=run.model.input_grad)(
@@ -87,7 +87,7 @@ def test_a_persistent_run_is_sampled_from_noise_and_from_its_saved_buffer(family
     result = runner.evaluate(workdir, "samples", num_samples=10, seed=3)
     fresh = np.load(os.path.join(workdir, "eval", "samples.npy"))
     buffer = np.load(os.path.join(workdir, "eval", "buffer_samples.npy"))
-    run = run_lib.load_workdir(workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
+    run = loaded_run.load_workdir(workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
     bank = np.asarray(run.bank).reshape(100, -1)
     # Every buffer sample is a distinct row of the saved buffer; the fresh ones are not.
     rows = [np.flatnonzero((bank == b.ravel()).all(axis=1)) for b in buffer]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.configs import default
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.families import ebm, registry
 from ebm_jax.runtime import checkpointing, parallel, workdir_files
 from ebm_jax.training import guard, trainer
@@ -216,7 +216,7 @@ def test_injected_nan_rolls_back_and_training_finishes(tmp_path, one_device, mon
     assert [r["step"] for r in updates] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(r["loss"]) for r in updates)
     assert json.load(open(tmp_path / "guard.json")) == {"rollbacks": 1, "lr_scale": 0.5}
-    run = run_lib.load_workdir(str(tmp_path))
+    run = loaded_run.load_workdir(str(tmp_path))
     assert run.step == 6 and run.family.name == family_of(family)
     assert all(np.all(np.isfinite(p)) for p in jax.tree_util.tree_leaves(run.params))
     if run.bank is not None:  # the bank (warm-start codes, replay buffer) was rolled back too

@@ -6,7 +6,7 @@ import pytest
 
 from ebm_jax import data
 from ebm_jax.evaluation import common, fid, inception, runner
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.runtime import validation
 
 # feature_network: the tiny workdir holds digits, which fid would otherwise score with the
@@ -32,7 +32,7 @@ def test_fid_is_and_kid_of_fresh_samples_with_a_tiny_inception(tiny_workdir, tin
 
     # The same figures, computed here without the mode: samples from the documented keys
     # (batches of 8 over 8 devices in the mode, unsharded here), the tiny net, the metric math.
-    run = run_lib.load_workdir(tiny_workdir)
+    run = loaded_run.load_workdir(tiny_workdir)
     apply = jax.jit(inception.make_apply(TINY["inception_width"], TINY["inception_size"]))
     variables = inception.load_params(tiny_weights, TINY["inception_width"])
     x = common.draw_samples(run, run.config, 16, 4, batch_size=8)
@@ -68,7 +68,7 @@ def test_digit_fid_of_a_persistent_run_also_scores_its_buffer(family_workdir):
     result = runner.evaluate(workdir, "fid", num_samples=297, seed=5, kid_subsets=10)
     stats, protocol = result["stats"], result["protocol"]
     assert protocol["buffer_num_samples"] == 100  # the whole buffer, fewer than asked
-    run = run_lib.load_workdir(workdir)
+    run = loaded_run.load_workdir(workdir)
     spec = digit_features.SPECS["digits"]
     params = digit_features.load("digits", spec.weights_path)
     points = digit_features.reference_points(spec, params, 297, 5, kid_subsets=10,

@@ -7,7 +7,7 @@ import numpy as np
 
 from ebm_jax.core import interpolation, sampler
 from ebm_jax.core.prior import Prior
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.evaluation import runner
 
 
@@ -23,7 +23,7 @@ def test_rho_one_column_is_the_chain_of_z1_with_the_same_noise(tiny_workdir):
     result = runner.evaluate(tiny_workdir, "interpolation", seed=5, num_rows=3, num_cols=4)
     x = np.load(os.path.join(tiny_workdir, "eval", "interpolation.npy"))
     assert x.shape == (3, 4, 8, 8, 1)
-    run = run_lib.load_workdir(tiny_workdir)
+    run = loaded_run.load_workdir(tiny_workdir)
     key = jax.random.key(5)
     kw = sampler.sampling_kwargs(run.config.sampling)
     z1 = Prior().sample(jax.random.fold_in(key, 0), (3, 8, 8, 1))

@@ -131,3 +131,16 @@ def test_encoder_with_several_chains_is_the_mean_of_chains_keyed_by_fold_in(fami
     config.inference.num_chains = 0
     with pytest.raises(ValueError, match="num_chains"):
         registry.build_family(config, (2,)).make_encoder()
+
+
+@pytest.mark.parametrize("name", ["latent_ebm", "generator"])
+def test_a_latent_family_declares_its_code_and_is_rebuilt_with_another_config(name):
+    family = registry.build_family(toy_config(name), (2,))
+    assert family.refuse(base.LATENT) is None and family.latent_dim == 2
+    longer = toy_config(name)
+    longer.inference.num_steps = 25
+    rebuilt = family.with_config(longer)
+    assert type(rebuilt) is type(family) and rebuilt.data_shape == (2,)
+    assert rebuilt.config.inference.num_steps == 25 and family.config.inference.num_steps == 10
+    ebm_config = toy_config("ebm")
+    assert "has no latent" in registry.build_family(ebm_config, (2,)).refuse(base.LATENT)

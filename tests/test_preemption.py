@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.runtime import checkpointing, parallel, preemption, workdir_files
 from ebm_jax.training import trainer
 from tests.conftest import PERSISTENT, ROOT, config_args, tiny_config
@@ -165,8 +165,8 @@ def test_a_run_with_a_bank_stops_on_sigterm_and_resumes_bit_for_bit(tmp_path, fa
         process = start(train_args(path, final, checkpoint_every=big, family=family))
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err[-3000:]
-    resumed = run_lib.load_workdir(workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
-    uninterrupted = run_lib.load_workdir(str(tmp_path / "uninterrupted"),
+    resumed = loaded_run.load_workdir(workdir, mesh=parallel.make_mesh(jax.devices()[:1]))
+    uninterrupted = loaded_run.load_workdir(str(tmp_path / "uninterrupted"),
                                          mesh=parallel.make_mesh(jax.devices()[:1]))
     assert resumed.step == uninterrupted.step == final and resumed.bank is not None
     assert_same_state((resumed.params, resumed.bank), (uninterrupted.params, uninterrupted.bank))

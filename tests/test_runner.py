@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from ebm_jax.cli import errors
+from ebm_jax.cli import commands
 from ebm_jax.evaluation import runner
 from ebm_jax.evaluation.modes import MODES
 from tests.test_scripts import run as run_script
@@ -68,14 +68,14 @@ def test_bad_input_is_one_paragraph_exit_1_and_writes_nothing(workdirs, capsys, 
                                                               mode, kwargs, message):
     path = workdirs[workdir]
     before = snapshot(path) if os.path.exists(path) else None
-    assert errors.run_evaluation(path, mode, **kwargs) == 1
+    assert commands.run_evaluation(path, mode, **kwargs) == 1
     err = capsys.readouterr().err
     assert message in err, err
     assert "Traceback" not in err and err.startswith("error: ")
     assert err.strip().count("\n\n") == 0  # one paragraph
     if before is not None:
         assert snapshot(path) == before
-    assert errors.run_evaluation(path, mode, verbose=True, **kwargs) == 1
+    assert commands.run_evaluation(path, mode, verbose=True, **kwargs) == 1
     assert "Traceback" in capsys.readouterr().err
 
 

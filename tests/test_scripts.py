@@ -1,10 +1,12 @@
 """The command-line scripts, run as a user runs them."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import ROOT
 from tests.test_validation import snapshot
@@ -16,6 +18,52 @@ def run(*args, returncode=0, cwd=ROOT):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == returncode, out.stderr[-3000:]
     return out
+
+
+def command(name: str) -> list[str]:
+    """The installed console script ``name`` (``pip install .`` puts it beside the Python that
+    runs the tests); skips the test where the package is not installed."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    path = path if os.path.exists(path) else shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed here: `pip install -e .` installs it")
+    return [path]
+
+
+def run_command(argv: list[str], *args, returncode=0, cwd=ROOT):
+    """Runs ``argv + args`` from ``cwd``, the package importable as an installed one is."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([*argv, *args], cwd=cwd, capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert out.returncode == returncode, out.stderr[-3000:]
+    return out
+
+
+MODULES = {"train.py": [sys.executable, "-m", "ebm_jax.cli.train"],
+           "evaluate.py": [sys.executable, "-m", "ebm_jax.cli.evaluate"]}
+SCRIPTS = {"train.py": "ebm-jax-train", "evaluate.py": "ebm-jax-evaluate"}
+
+
+@pytest.mark.parametrize("form", ["module", "console script"])
+def test_the_installed_commands_are_the_scripts_from_any_directory(tmp_path, form):
+    """``python -m ebm_jax.cli.train`` and ``ebm-jax-train`` (likewise for evaluate): the same
+    help, the same one-paragraph errors, and a run trained by one evaluated by the other."""
+    forms = {script: MODULES[script] if form == "module" else command(SCRIPTS[script])
+             for script in SCRIPTS}
+    for script, argv in forms.items():
+        assert (run_command(argv, "--help", cwd=tmp_path).stdout
+                == run(script, "--help", cwd=tmp_path).stdout)
+    bad = ("--config=test", "--workdir=run", "--config.training.num_step=3")
+    assert (run_command(forms["train.py"], *bad, returncode=1, cwd=tmp_path).stderr
+            == run("train.py", *bad, returncode=1, cwd=tmp_path).stderr)
+    assert not (tmp_path / "run").exists()
+    run_command(forms["train.py"], "--config=test", "--workdir=run", "--noprogress",
+                "--config.training.num_steps=2", cwd=tmp_path)
+    out = run("evaluate.py", "--mode=samples", "--workdir=run", "--num_samples=4", cwd=tmp_path)
+    assert "samples at step 2" in out.stdout
+    args = ("--mode=reconstruction", "--workdir=run", "--num_images=0")
+    assert (run_command(forms["evaluate.py"], *args, returncode=1, cwd=tmp_path).stderr
+            == "error: --num_images must be positive, got 0\n")
 
 
 def test_train_then_evaluate_from_the_command_line(tmp_path):

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from ebm_jax.cli import errors
+from ebm_jax.cli import commands
 from ebm_jax.configs import default
 from ebm_jax.configs import test as test_config
 from ebm_jax.evaluation import runner
@@ -136,9 +136,9 @@ def test_auto_without_the_extra_writes_no_event_files(tmp_path, one_device, with
 def test_true_without_the_extra_fails_before_writing(tmp_path, one_device, without_extra,
                                                      capsys):
     workdir = str(tmp_path / "run")
-    code = errors.run_training(tiny_run(tensorboard="true"), workdir,
+    code = commands.run_training(tiny_run(tensorboard="true"), workdir,
                                reference=default.get_config(), mesh=one_device, progress=False)
-    assert code == errors.EXIT_BAD_INPUT
+    assert code == commands.EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "pip install -e '.[tensorboard]'" in err and "Traceback" not in err
     assert not os.path.exists(workdir)

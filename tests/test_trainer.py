@@ -9,7 +9,7 @@ import pytest
 from ebm_jax import data
 from ebm_jax.configs import test as test_config
 from ebm_jax.configs import toy2d
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.evaluation import stats
 from ebm_jax.runtime import parallel, workdir_files
 from ebm_jax.training import trainer
@@ -51,7 +51,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, one_device, family):
     assert (full.bank is None) == (family == "ebm")
     if full.bank is not None:
         assert full.bank.shape == (1500, 3)  # the digits configs train on 1,500
-        np.testing.assert_array_equal(run_lib.load_workdir(str(tmp_path / "full")).bank,
+        np.testing.assert_array_equal(loaded_run.load_workdir(str(tmp_path / "full")).bank,
                                       np.asarray(full.bank))
     for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(resumed)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -85,7 +85,7 @@ def test_toy2d_defaults_learn_the_eight_gaussians(tmp_path, one_device):
     config = toy2d.get_config()
     config.training.sample_every = config.training.num_steps
     state = trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
-    run = run_lib.load_workdir(str(tmp_path), mesh=one_device)
+    run = loaded_run.load_workdir(str(tmp_path), mesh=one_device)
     samples = run.make_sampler()
     x = np.asarray(samples(state.params, jax.random.key(123), 2000).x)
     truth = data.TOY_DENSITIES["8gaussians"].sample(np.random.default_rng(7), 2000)
@@ -123,7 +123,7 @@ def test_a_latent_run_writes_the_files_of_any_run(tmp_path, one_device, family):
     config.training.num_steps = 2
     state = trainer.train_and_evaluate(config, str(tmp_path), mesh=one_device, progress=False)
     assert state.bank is None and int(state.step) == 2
-    assert run_lib.load_workdir(str(tmp_path)).bank is None
+    assert loaded_run.load_workdir(str(tmp_path)).bank is None
     rows = workdir_files.read_metrics(str(tmp_path))
     assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["loss"]) for r in rows)
     assert all(np.isfinite(r["grad_norm_z"]) and r["data_noise_std"] >= 0 for r in rows)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ebm_jax.evaluation import common, runner
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.evaluation.modes import transition
 
 
@@ -23,7 +23,7 @@ def test_k2_zero_is_the_uniform_noise_and_later_columns_continue_the_same_chains
     # Digits also get the digit network's FID per K2; K2 = 0 is noise, far from the digits.
     assert result["stats"]["fid_K0"] > 100 and np.isfinite(result["stats"]["fid_K5"])
     # Column K2 = 5 is what the sampler gives with K = 5 from the same seed (batch 0 key).
-    run = run_lib.load_workdir(tiny_workdir)
+    run = loaded_run.load_workdir(tiny_workdir)
     k5 = common.draw_samples(run, run.config, 16, 2)
     np.testing.assert_allclose(snaps[2], k5[:4], rtol=1e-5, atol=1e-6)
     saved = json.load(open(os.path.join(out, "transition.json")))

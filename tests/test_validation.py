@@ -1,4 +1,4 @@
-"""Every bad input, run through ``errors.run_training`` (what train.py runs): exit status 1, one
+"""Every bad input, run through ``commands.run_training`` (what train.py runs): exit status 1, one
 paragraph naming the problem, no traceback, and the workdir left exactly as it was."""
 import glob
 import hashlib
@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from ebm_jax.cli import errors
+from ebm_jax.cli import commands
 from ebm_jax.configs import default
 from ebm_jax.configs import test as test_config
 from ebm_jax.families import ebm
@@ -169,7 +169,7 @@ def test_bad_input_is_one_paragraph_exit_1_and_the_workdir_is_untouched(case, tm
     given = setup(config, workdir, tmp_path) or {}
     workdir = given.get("workdir", workdir)
     before = snapshot(workdir)
-    code = errors.run_training(config, workdir, reference=default.get_config(), progress=False,
+    code = commands.run_training(config, workdir, reference=default.get_config(), progress=False,
                                mesh=given.get("mesh", parallel.make_mesh(jax.devices()[:1])))
     err = capsys.readouterr().err
     assert code == 1

@@ -8,7 +8,7 @@ import jax
 import pytest
 
 from ebm_jax.configs import test as test_config
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import loaded_run
 from ebm_jax.evaluation import runner
 from ebm_jax.runtime import config_changes, parallel, validation, workdir_files
 from ebm_jax.training import guard, trainer
@@ -93,8 +93,8 @@ def test_an_allowed_change_keeps_config_json_and_is_recorded_with_its_step(chang
 
 def test_evaluation_at_an_earlier_checkpoint_uses_the_earlier_protocol(changed_run):
     mesh = parallel.make_mesh(jax.devices()[:1])
-    assert run_lib.load_workdir(changed_run, 4, mesh).config.sampling.num_steps == 5
-    assert run_lib.load_workdir(changed_run, mesh=mesh).config.sampling.num_steps == 7
+    assert loaded_run.load_workdir(changed_run, 4, mesh).config.sampling.num_steps == 5
+    assert loaded_run.load_workdir(changed_run, mesh=mesh).config.sampling.num_steps == 7
     for step, k in ((4, 5), (6, 7)):
         result = runner.evaluate(changed_run, "samples", num_samples=4, step=step)
         protocol = json.load(open(os.path.join(changed_run, "eval", "samples.json")))[

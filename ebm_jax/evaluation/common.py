@@ -18,6 +18,7 @@ import numpy as np
 from ebm_jax import data
 from ebm_jax.core import sampler
 from ebm_jax.evaluation import digit_features
+from ebm_jax.evaluation import options as options_lib
 from ebm_jax.runtime import distributed, parallel, validation
 
 
@@ -29,7 +30,11 @@ class Request:
     seed: int
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    def option(self, name: str, default=None):
+    def option(self, name: str | options_lib.Option, default=None):
+        """The value given for ``name``, else ``default``; for a declared option (``name`` an
+        ``options.Option``), ``default`` falls back on the declared one."""
+        if isinstance(name, options_lib.Option):
+            name, default = name.name, name.default if default is None else default
         value = self.options.get(name)
         return default if value is None else value
 
@@ -135,7 +140,8 @@ class Mode:
     ``needs``: the family capabilities it takes from the run (``families.base``); ``data``:
     ``image``, ``toy`` (a 1-D or 2-D toy density) or ``any``; ``check(run, config, request)``
     raises InputError for bad input before anything is written; ``in_all``: whether
-    ``--mode=all`` runs it (the slow ones are run on their own)."""
+    ``--mode=all`` runs it (the slow ones are run on their own); ``options``: the settings it
+    takes from the command line (``options.py``), whose flags and checks are built from them."""
     name: str
     run: Callable[..., dict]
     summary: str
@@ -143,6 +149,7 @@ class Mode:
     data: str = "any"
     check: Callable[..., None] | None = None
     in_all: bool = True
+    options: tuple[options_lib.Option, ...] = ()
 
     def refusal(self, run) -> str | None:
         """Why this mode does not apply to ``run`` (one line), or None."""

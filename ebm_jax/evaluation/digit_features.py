@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ebm_jax.evaluation import fid
+from ebm_jax.evaluation import fid, options
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 CONFIDENCE = 0.9
@@ -117,10 +117,16 @@ def network_for(dataset: str) -> str | None:
     return NETWORK_OF_DATASET.get(dataset)
 
 
+FEATURE_NETWORK = options.Option(
+    "feature_network", "enum", "'auto' scores digits, mnist and mnist5k with a digit "
+    "classifier, others with Inception; 'inception' always uses Inception", default="auto",
+    choices=("auto", "inception"))
+
+
 def uses_digit_network(config, request) -> bool:
     """Whether ``--mode=fid`` scores this run with a digit network: a digit data set, unless the
     request's ``feature_network`` option is ``inception``."""
-    return (request.option("feature_network", "auto") != "inception"
+    return (request.option(FEATURE_NETWORK) != "inception"
             and network_for(config.data.dataset) is not None)
 
 

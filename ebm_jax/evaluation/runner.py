@@ -14,8 +14,8 @@ import tempfile
 from typing import Any
 
 from ebm_jax.core import sampler
-from ebm_jax.evaluation import common
-from ebm_jax.evaluation import run as run_lib
+from ebm_jax.evaluation import common, loaded_run
+from ebm_jax.evaluation import options as options_lib
 from ebm_jax.evaluation.modes import MODES
 from ebm_jax.runtime import distributed, tensorboard, validation, workdir_files
 
@@ -24,6 +24,12 @@ ALL = "all"
 
 def mode_names() -> list[str]:
     return list(MODES) + [ALL]
+
+
+def declared_options() -> dict[str, list[tuple[str, options_lib.Option]]]:
+    """Every registered mode's options by name (``options.by_name``): what the command line's
+    flags and the checks of ``evaluate`` are built from."""
+    return options_lib.by_name(MODES.values())
 
 
 def refusal(mode: common.Mode, run, config, request: common.Request) -> str | None:
@@ -104,19 +110,15 @@ def evaluate(workdir: str, mode: str = "samples", *, num_samples: int | None = N
              seed: int | None = None, step: int | None = None,
              overrides: dict[str, Any] | None = None, **options) -> dict:
     """Runs ``mode`` (or ``all``) on the checkpoint of ``workdir`` and writes its files to
-    ``workdir/eval/``. ``options`` are the mode's own settings (see ``common.Request``);
-    ``num_samples`` defaults to ``common.default_num_samples``. Bad input raises
-    ``validation.InputError`` before anything is written."""
+    ``workdir/eval/``. ``options`` are the mode's own settings (``common.Mode.options``),
+    checked as they are declared; ``num_samples`` defaults to ``common.default_num_samples``.
+    Bad input raises ``validation.InputError`` before anything is written."""
     if mode not in MODES and mode != ALL:
         raise validation.InputError(f"unknown mode {mode!r}; choose one of "
                                     f"{', '.join(mode_names())}")
-    if num_samples is not None and int(num_samples) <= 0:
-        raise validation.InputError(f"--num_samples must be positive, got {num_samples}")
-    for name in ("num_images", "num_iters", "num_chains", "num_temps", "batch_size",
-                 "num_rows", "num_cols", "num_batches", "num_reference"):
-        if options.get(name) is not None and int(options[name]) <= 0:
-            raise validation.InputError(f"--{name} must be positive, got {options[name]}")
-    run = run_lib.load_workdir(workdir, step)
+    options_lib.check(dict(options, num_samples=num_samples, seed=seed, step=step),
+                      declared_options())
+    run = loaded_run.load_workdir(workdir, step)
     config = common.apply_overrides(run.config, overrides)
     num_samples = int(num_samples or common.default_num_samples(config, mode))
     seed = int(config.eval.seed if seed is None else seed)

@@ -38,6 +38,7 @@ SNAPSHOTS = "snapshots"            # the sampler can keep the chain's states at 
 INTERPOLATION = "interpolation"    # ``interpolate``: samples from z_rho between two starts
 RECONSTRUCTION = "reconstruction"  # ``make_reconstructor``: x -> its reconstruction
 INFERENCE = "inference"            # ``make_encoder``: x -> its inferred latent code z
+LATENT = "latent"                  # ``latent_dim``: x is decoded from a code z of that size
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -92,6 +93,10 @@ class Family(abc.ABC):
     def __init__(self, config, data_shape: Sequence[int]):
         self.config = config
         self.data_shape = tuple(int(d) for d in data_shape)
+
+    def with_config(self, config) -> Family:
+        """This family for the same data, with another config (say, other chain settings)."""
+        return type(self)(config, self.data_shape)
 
     def state_meta(self, num_examples: int, mesh) -> dict:
         """What the state's shapes need beyond the config, saved in ``meta.json``."""

@@ -31,7 +31,7 @@ START = ("cold", "warm")
 class LatentFamily(base.Family):
     """A family with a latent code z in R^d per example; subclasses give the model and the
     M-step ``objective``."""
-    capabilities = frozenset({base.RECONSTRUCTION, base.INFERENCE})
+    capabilities = frozenset({base.RECONSTRUCTION, base.INFERENCE, base.LATENT})
 
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)

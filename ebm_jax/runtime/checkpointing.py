@@ -39,7 +39,8 @@ class Checkpointer:
 
     def __init__(self, workdir: str, max_to_keep: int = 3, cleanup: bool = True):
         """``cleanup=False`` only reads: nothing is created or removed (Orbax removes old
-        checkpoints only when saving)."""
+        checkpoints only when saving). ``name``: the workdir as given, for messages."""
+        self.name, self.read_only = workdir, not cleanup
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, workdir_files.CHECKPOINTS_DIR)
         if cleanup:

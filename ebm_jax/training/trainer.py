@@ -18,7 +18,7 @@ from absl import logging
 
 from ebm_jax import data, plotting
 from ebm_jax.core import keys
-from ebm_jax.families import base, registry
+from ebm_jax.families import base, registry, run_state
 from ebm_jax.models import nets
 from ebm_jax.runtime import (checkpointing, distributed, parallel, preemption, tensorboard,
                              validation, workdir_files)
@@ -168,11 +168,10 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
         return tx, family.make_update(tx, mesh, meta)
 
     tx, update = compile_update(record.lr_scale)
-    init = jax.jit(lambda key: family.init_state(key, tx, meta),
-                   out_shardings=family.state_shardings(mesh, meta))
+    init = run_state.initializer(family, tx, mesh, meta)
     fresh_state = lambda: init(keys.init_key(config.seed))
     ckpt = checkpointing.Checkpointer(workdir, t_cfg.keep_checkpoints)
-    state = validation.restore(ckpt, fresh_state())
+    state, _ = run_state.restore_state(ckpt, lambda _: fresh_state())
     if int(state.step):
         logging.info("resumed from %s at step %d", workdir, int(state.step))
     workdir_files.write_run_files(workdir, config, ds.shape, ds.is_image, **meta)

@@ -10,8 +10,17 @@ import numpy as np
 
 from ebm_jax.core import ais
 from ebm_jax.core.prior import Prior
-from ebm_jax.evaluation import common, splits
+from ebm_jax.evaluation import common, options, splits
 from ebm_jax.families import base
+
+
+NUM_CHAINS = options.NUM_CHAINS.but(default=256)
+NUM_TEMPS = options.NUM_TEMPS.but(default=1000)
+MCMC_STEP_SIZE = options.MCMC_STEP_SIZE.but(default=0.1)
+TEMPERATURE = options.Option("temperature", "string", "T of exp(f/T): 'chain' for "
+                             "sigma^2/(2s), or a number", default="chain")
+SPLIT = options.SPLIT.but(default="test")
+NUM_IMAGES = options.NUM_IMAGES.but(help="data points scored", default=16)
 
 
 def evaluate_ais(run, config, out_dir: str, request) -> dict:
@@ -21,18 +30,18 @@ def evaluate_ais(run, config, out_dir: str, request) -> dict:
     ``temperature``: 'chain' (default) for T = sigma^2 / (2 s), the density the sampler's
     noise implies, or a number (1 for exp(f))."""
     s, sigma = float(config.sampling.step_size), float(config.sampling.noise_std)
-    temp = request.option("temperature", "chain")
+    temp = request.option(TEMPERATURE)
     temperature = ais.chain_temperature(s, sigma) if temp == "chain" else float(temp)
     prior = Prior.from_config(config.sampling)
-    settings = dict(num_temps=int(request.option("num_temps", 1000)),
-                    mcmc_step_size=float(request.option("mcmc_step_size", 0.1)),
+    settings = dict(num_temps=int(request.option(NUM_TEMPS)),
+                    mcmc_step_size=float(request.option(MCMC_STEP_SIZE)),
                     mcmc_steps=int(request.option("mcmc_steps", 1)),
                     transition=request.option("transition", "mala"),
                     schedule_power=float(request.option("schedule_power", 1.0)),
                     temperature=temperature)
-    num_chains = int(request.option("num_chains", 256))
-    x = jnp.asarray(splits.load_split(config, request.option("split", "test"),
-                                      int(request.option("num_images", 16))))
+    num_chains = int(request.option(NUM_CHAINS))
+    x = jnp.asarray(splits.load_split(config, request.option(SPLIT),
+                                      int(request.option(NUM_IMAGES))))
     energy, key = run.energy, jax.random.key(request.seed)
 
     @jax.jit
@@ -61,8 +70,10 @@ def evaluate_ais(run, config, out_dir: str, request) -> dict:
 
 
 def check(run, config, request) -> None:
-    splits.check_split(config, request.option("split", "test"))
+    splits.check_split(config, request.option(SPLIT))
 
 
 MODE = common.Mode("ais", evaluate_ais, "log Z of the EBM density by annealed importance "
-                   "sampling", needs=frozenset({base.ENERGY}), check=check, in_all=False)
+                   "sampling", needs=frozenset({base.ENERGY}), check=check, in_all=False,
+                   options=(NUM_CHAINS, NUM_TEMPS, TEMPERATURE, MCMC_STEP_SIZE, SPLIT,
+                            NUM_IMAGES))

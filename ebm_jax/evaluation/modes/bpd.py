@@ -26,8 +26,36 @@ import numpy as np
 
 from ebm_jax import data
 from ebm_jax.core import iwae
-from ebm_jax.evaluation import common, likelihood, noisy_models, splits
+from ebm_jax.evaluation import common, likelihood, noisy_models, options, splits
 from ebm_jax.runtime import validation
+
+NUM_IMAGES = options.NUM_IMAGES.but(help="points scored (default: the whole split, or 1,000 "
+                                    "fresh toy points)")
+SPLIT = options.SPLIT.but(help="the split scored", default="test")
+LOGDET = options.Option("logdet", "enum", "log-determinant method of the EBM's review "
+                        "diagnostic, the density of M(z*) (none skips it)", default="exact",
+                        choices=("exact", "per_step", "stochastic", "none"))
+OBS_STD = options.Option("obs_std", "string", "the observation noise tau: 'fit' (the grid's best "
+                         "on the training split), 'model' (the latent families' obs_std; the "
+                         "EBM fits), or a number (default model)")
+NUM_IMPORTANCE_SAMPLES = options.Option("num_importance_samples", "integer", "importance "
+                                        "samples S per point; the bounds at S = 1, 10, 100 "
+                                        "come from the same draws", default=1000)
+PROPOSAL = options.Option("proposal", "enum", "the Laplace proposal's precision, full (d x d, "
+                          "from the D x d Jacobian) or diagonal (from vector-Jacobian probes, "
+                          "no Jacobian; default dense up to d = 1024)", choices=("dense", "diag"))
+AIS_IMAGES = options.Option("ais_images", "integer", "points also scored by AIS over z (0: "
+                            "none)", default=16)
+FIT_IMAGES = options.Option("fit_images", "integer", "training points for the fit of tau",
+                            default=64)
+CHUNK_SIZE = options.Option("chunk_size", "integer", "Jacobian columns per forward-mode pass",
+                            default=64)
+INVERSION_ITERS = options.Option("inversion_iters", "integer", "Adam iterations of the "
+                                 "inversion", default=200)
+NUM_CHAINS = options.NUM_CHAINS.but(help="AIS chains per point", default=16)
+NUM_TEMPS = options.NUM_TEMPS.but(default=200)
+MCMC_STEP_SIZE = options.MCMC_STEP_SIZE.but(help="AIS's MALA step size, in the proposal's "
+                                            "whitened coordinates", default=0.5)
 
 TAU_GRID_IMAGES = (0.03, 0.05, 0.1, 0.2, 0.3)
 TAU_GRID_TOY = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
@@ -39,10 +67,10 @@ ESTIMATOR = ("importance-weighted bound (Burda, Grosse & Salakhutdinov 2016) wit
 
 def _points(run, config, request, num_default: int):
     """(evaluated points, training points for tau's fit, what they are)."""
-    num = request.option("num_images")
-    num_fit = int(request.option("fit_images", 64))
+    num = request.option(NUM_IMAGES)
+    num_fit = int(request.option(FIT_IMAGES))
     if run.is_image:
-        split = request.option("split", "test")
+        split = request.option(SPLIT)
         x = splits.load_split(config, split, None if num is None else int(num))
         return x, splits.load_split(config, "train", num_fit), {"split": split}
     density = data.TOY_DENSITIES[config.data.dataset]
@@ -57,10 +85,10 @@ def _model(run, config, request, key):
     """The family's noisy model and the protocol and stats of its own parts."""
     family = run.family
     if family.name == "ebm":
-        method = request.option("logdet", "exact")
-        ld_kwargs = {"chunk_size": int(request.option("chunk_size", 64))} if method in (
+        method = request.option(LOGDET)
+        ld_kwargs = {"chunk_size": int(request.option(CHUNK_SIZE))} if method in (
             "exact", "per_step") else {}
-        inv_iters = int(request.option("inversion_iters", 200))
+        inv_iters = int(request.option(INVERSION_ITERS))
         model = noisy_models.ebm_model(run.energy, config.sampling, inversion_iters=inv_iters,
                                        logdet_method=None if method == "none" else method,
                                        logdet_kwargs=ld_kwargs)
@@ -85,7 +113,7 @@ def _model(run, config, request, key):
 
 def _obs_std(model, request, score_fit, is_image):
     """tau and how it was chosen."""
-    given = request.option("obs_std")
+    given = request.option(OBS_STD)
     if given not in (None, "fit", "model"):
         return float(given), {"obs_std_source": "--obs_std"}
     if given != "fit" and model.obs_std is not None:
@@ -104,10 +132,10 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
     x, x_fit, where = _points(run, config, request, 1000)
     x, x_fit = jnp.asarray(x), jnp.asarray(x_fit)
     model, model_proto, stats = _model(run, config, request, key)
-    num_samples = int(request.option("num_importance_samples", 1000))
+    num_samples = int(request.option(NUM_IMPORTANCE_SAMPLES))
     fit_samples = min(num_samples, int(request.option("fit_samples", 100)))
     dim = math.prod(model.latent_shape)
-    proposal = request.option("proposal", "dense" if dim <= 1024 else "diag")
+    proposal = request.option(PROPOSAL, "dense" if dim <= 1024 else "diag")
     defensive = float(request.option("defensive", 0.0 if run.is_image else 0.1))
     settings = dict(levels=levels, proposal=proposal, defensive=defensive,
                     map_iters=int(request.option("map_iters", 100)),
@@ -123,7 +151,7 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
         log_w, _, _ = fit_bound(params, x_fit, u0_fit, jax.random.fold_in(key, 4), tau)
         return likelihood.bounds_by_size(log_w, (fit_samples,))[fit_samples]
 
-    u0_fit, given = None, request.option("obs_std")
+    u0_fit, given = None, request.option(OBS_STD)
     if given == "fit" or (given in (None, "model") and model.obs_std is None):
         u0_fit = init(params, x_fit, jax.random.fold_in(key, 5))[0]
     tau, tau_proto = _obs_std(model, request, score_fit, run.is_image)
@@ -146,12 +174,12 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
         if run.is_image:
             stats[f"bpd_S{s}"] = float(np.mean(likelihood.discrete_bpd(b, img_dim)))
 
-    num_ais = min(int(request.option("ais_images", 16)), len(x))
+    num_ais = min(int(request.option(AIS_IMAGES)), len(x))
     ais_proto = {}
     if num_ais:
-        ais_settings = dict(num_chains=int(request.option("num_chains", 16)),
-                            num_temps=int(request.option("num_temps", 200)),
-                            mcmc_step_size=float(request.option("mcmc_step_size", 0.5)))
+        ais_settings = dict(num_chains=int(request.option(NUM_CHAINS)),
+                            num_temps=int(request.option(NUM_TEMPS)),
+                            mcmc_step_size=float(request.option(MCMC_STEP_SIZE)))
 
         def log_joint_one(p, x_1, u_C):
             return model.log_prior(p, u_C) + iwae.obs_log_prob(
@@ -216,11 +244,14 @@ def check(run, config, request) -> None:
             likelihood.num_levels(config.data)
         except ValueError as error:
             raise validation.InputError(str(error)) from error
-        splits.check_split(config, request.option("split", "test"))
+        splits.check_split(config, request.option(SPLIT))
     elif not common.is_toy(run):
         raise validation.InputError("--mode=bpd does not apply: it needs images or a 1-D or "
                                     "2-D toy density")
 
 
 MODE = common.Mode("bpd", evaluate_bpd, "held-out log-likelihood lower bound (bits/dim of "
-                   "images, nats per toy point)", check=check, in_all=False)
+                   "images, nats per toy point)", check=check, in_all=False,
+                   options=(NUM_IMAGES, SPLIT, LOGDET, OBS_STD, NUM_IMPORTANCE_SAMPLES, PROPOSAL,
+                            AIS_IMAGES, FIT_IMAGES, CHUNK_SIZE, INVERSION_ITERS, NUM_CHAINS,
+                            NUM_TEMPS, MCMC_STEP_SIZE))

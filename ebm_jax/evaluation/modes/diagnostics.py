@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ebm_jax import plotting
-from ebm_jax.evaluation import common
+from ebm_jax.evaluation import common, options
 from ebm_jax.families import base
 from ebm_jax.runtime import distributed, parallel, validation, workdir_files
 
@@ -54,6 +54,10 @@ CURVES = (("energy_gap", "d_t", "energy gap d_t = mean f(data) − mean f(chains
           ("loss", "loss", "loss"))
 
 
+NUM_BATCHES = options.Option("num_batches", "integer", "fresh batches for the moment-matching "
+                             "residual", default=4, positive=True)
+
+
 def evaluate_diagnostics(run, config, out_dir: str, request: common.Request) -> dict:
     rows = [r for r in workdir_files.read_metrics(run.workdir) if "event" not in r]
     if not rows:
@@ -64,7 +68,7 @@ def evaluate_diagnostics(run, config, out_dir: str, request: common.Request) -> 
     result = {f"{key}_last_tenth": float(np.mean([r[key] for r in tail])) for key, _, _ in curves}
     result["num_logged_updates"] = len(rows)
     m = int(config.training.batch_size)
-    num_batches = int(request.option("num_batches", 4))
+    num_batches = int(request.option(NUM_BATCHES))
     protocol = common.protocol(config, num_batches * m, request.seed, run.step)
     if run.family.refuse(base.ENERGY) is None:
         dataset = validation.load_dataset(config.data, int(config.seed))
@@ -86,4 +90,4 @@ def evaluate_diagnostics(run, config, out_dir: str, request: common.Request) -> 
 
 
 MODE = common.Mode("diagnostics", evaluate_diagnostics, "the learning curves and, for an "
-                   "EBM, the moment-matching residual")
+                   "EBM, the moment-matching residual", options=(NUM_BATCHES,))

@@ -28,10 +28,19 @@ import jax
 import numpy as np
 
 from ebm_jax import data
-from ebm_jax.evaluation import common, digit_features, fid, inception
+from ebm_jax.evaluation import common, digit_features, fid, inception, options
 from ebm_jax.runtime import distributed, parallel, validation
 
 KID_REFERENCE_FEATURES = 5000
+INCEPTION_WEIGHTS = options.Option("inception_weights", "string", "the converted Inception .npz "
+                                   "(default $EBM_JAX_INCEPTION or "
+                                   "~/.cache/ebm_jax/fid_inception_v3.npz)")
+CACHE_DIR = options.Option("cache_dir", "string", "where reference statistics are cached",
+                           default=os.path.join("~", ".cache", "ebm_jax"))
+NUM_REFERENCE = options.Option("num_reference", "integer", "data examples for the reference "
+                               "statistics (default all)", positive=True)
+BATCH_SIZE = options.BATCH_SIZE.but(default=400)
+OPTIONS = (INCEPTION_WEIGHTS, CACHE_DIR, NUM_REFERENCE, BATCH_SIZE)
 
 
 class Network:
@@ -40,7 +49,7 @@ class Network:
     def __init__(self, request: common.Request):
         self.width = float(request.option("inception_width", 1.0))
         self.size = int(request.option("inception_size", inception.IMAGE_SIZE))
-        self.path = request.option("inception_weights") or inception.default_weights_path()
+        self.path = request.option(INCEPTION_WEIGHTS) or inception.default_weights_path()
         self.variables = inception.load_params(self.path, self.width)
         self.apply = inception.make_apply(self.width, self.size)
         self.tag = ("fid_inception" if (self.width, self.size) == (1.0, inception.IMAGE_SIZE)
@@ -48,8 +57,7 @@ class Network:
 
 
 def cache_dir(request: common.Request) -> str:
-    return os.path.expanduser(request.option("cache_dir", os.path.join("~", ".cache",
-                                                                         "ebm_jax")))
+    return os.path.expanduser(request.option(CACHE_DIR))
 
 
 def stats_path(config, request: common.Request, net: Network) -> str:
@@ -72,13 +80,13 @@ def _features(fn, batches):
 def data_features(config, net: Network, request: common.Request, mesh):
     """Pool3 and logits of the run's data set (the first ``num_reference`` examples)."""
     dataset = data.get_dataset(config.data, seed=int(config.seed))
-    total = int(request.option("num_reference", len(dataset)))
+    total = int(request.option(NUM_REFERENCE, len(dataset)))
     return image_features(dataset.get, total, net, request, mesh)
 
 
 def image_features(get, total: int, net: Network, request: common.Request, mesh):
     """Pool3 and logits of images ``get(indices)``, indices 0 to ``total`` - 1."""
-    batch = int(request.option("batch_size", 400))
+    batch = int(request.option(BATCH_SIZE))
     variables = parallel.replicate(net.variables, mesh)
     fns = {}
 
@@ -112,7 +120,7 @@ def reference_stats(config, net: Network, request: common.Request, mesh):
 def sample_features(run, config, net: Network, request: common.Request, mesh):
     """Pool3 and logits of ``num_samples`` fresh short-run samples (``common.batch_keys``),
     sampling and Inception in one compiled call per batch."""
-    batch = int(request.option("batch_size", 400))
+    batch = int(request.option(BATCH_SIZE))
     fns = {}
 
     def fn(n):
@@ -227,7 +235,7 @@ def check_inception(run, config, request) -> None:
     """The Inception weights must be there, and the images gray or RGB."""
     if run.data_shape[-1] not in (1, 3):
         raise validation.InputError("FID, IS and KID need images with 1 or 3 channels")
-    path = request.option("inception_weights") or inception.default_weights_path()
+    path = request.option(INCEPTION_WEIGHTS) or inception.default_weights_path()
     if not os.path.exists(path):
         raise validation.InputError(inception.missing_weights_message(path))
 
@@ -239,7 +247,8 @@ def check(run, config, request) -> None:
 
 
 FID = common.Mode("fid", evaluate_fid, "FID, Inception Score and KID of fresh samples",
-                  data="image", check=check)
+                  data="image", check=check,
+                  options=OPTIONS + (digit_features.FEATURE_NETWORK,))
 FID_STATS = common.Mode("fid_stats", evaluate_fid_stats, "the data set's reference statistics "
                         "for FID", data="image", check=check_inception,
-                        in_all=False)
+                        in_all=False, options=OPTIONS)

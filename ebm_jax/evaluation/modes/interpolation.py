@@ -15,16 +15,23 @@ import jax
 import numpy as np
 
 from ebm_jax import plotting
-from ebm_jax.evaluation import common, stats
+from ebm_jax.evaluation import common, options, stats
 from ebm_jax.families import base
 
 
+NUM_ROWS = options.NUM_ROWS.but(help="chains shown as rows (default: num_samples, at most 8)")
+NUM_COLS = options.Option("num_cols", "integer", "values of rho in [0, 1]", default=10,
+                          positive=True)
+FIXED_NOISE = options.Option("fixed_noise", "bool", "the same Langevin noise for every rho",
+                             default=True)
+
+
 def evaluate_interpolation(run, config, out_dir: str, request: common.Request) -> dict:
-    num_rows = int(request.option("num_rows", min(request.num_samples, 8)))
-    num_cols = int(request.option("num_cols", 10))
-    fixed_noise = bool(request.option("fixed_noise", True))
+    num_rows = int(request.option(NUM_ROWS, min(request.num_samples, 8)))
+    num_cols = int(request.option(NUM_COLS))
+    fixed_noise = bool(request.option(FIXED_NOISE))
     rho = np.linspace(0.0, 1.0, num_cols)
-    family = type(run.family)(config, run.data_shape)
+    family = run.family.with_config(config)
 
     @jax.jit
     def chains(params, key):
@@ -54,4 +61,5 @@ def evaluate_interpolation(run, config, out_dir: str, request: common.Request) -
 
 
 MODE = common.Mode("interpolation", evaluate_interpolation, "samples from z_rho = rho z1 + "
-                   "sqrt(1 - rho^2) z2", needs=frozenset({base.INTERPOLATION}))
+                   "sqrt(1 - rho^2) z2", needs=frozenset({base.INTERPOLATION}),
+                   options=(NUM_ROWS, NUM_COLS, FIXED_NOISE))

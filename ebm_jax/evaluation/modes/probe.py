@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from ebm_jax.evaluation import common, splits, stats
+from ebm_jax.evaluation import common, options, splits, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import distributed, parallel, validation
 
@@ -47,11 +47,14 @@ def labelled_split(config, split: str):
     return x, dataset.labels[first:first + count]
 
 
+BATCH_SIZE = options.BATCH_SIZE.but(help="images encoded per compiled batch", default=256)
+
+
 def evaluate_probe(run, config, out_dir: str, request: common.Request) -> dict:
-    batch_size = int(request.option("batch_size", 256))
+    batch_size = int(request.option(BATCH_SIZE))
     x_train, y_train = labelled_split(config, "train")
     x_test, y_test = labelled_split(config, "test")
-    family = type(run.family)(config, run.data_shape)
+    family = run.family.with_config(config)
     encode = family.make_encoder()
     key = jax.random.key(request.seed)
     z_train = encode_all(run, encode, x_train, jax.random.fold_in(key, 0), batch_size)
@@ -81,4 +84,5 @@ def check(run, config, request) -> None:
 
 
 MODE = common.Mode("probe", evaluate_probe, "a linear probe of the inferred codes",
-                   needs=frozenset({base.INFERENCE}), check=check)
+                   needs=frozenset({base.INFERENCE}), check=check,
+                   options=(BATCH_SIZE,))

@@ -25,7 +25,7 @@ import numpy as np
 
 from ebm_jax import plotting
 from ebm_jax.core import flow
-from ebm_jax.evaluation import common, splits, stats
+from ebm_jax.evaluation import common, options, splits, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import distributed, parallel, validation
 
@@ -57,15 +57,24 @@ def pca_mse(train_ND: np.ndarray, x_ND: np.ndarray, d: int) -> float:
     return float(np.mean(np.square(rec - np.asarray(x_ND, np.float64).reshape(len(x_ND), -1))))
 
 
+NUM_IMAGES = options.NUM_IMAGES.but(help="targets reconstructed (default: num_samples, at "
+                                    "most 16)")
+NUM_ITERS = options.Option("num_iters", "integer", "gradient steps on z", default=200,
+                           positive=True)
+SPLIT = options.SPLIT.but(help="the targets' split", default="train")
+TARGETS = options.Option("targets", "enum", "data examples, or images the model produced",
+                         default="data", choices=("data", "model"))
+
+
 def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) -> dict:
-    num_images = int(request.option("num_images", min(request.num_samples, 16)))
-    num_iters = int(request.option("num_iters", 200))
+    num_images = int(request.option(NUM_IMAGES, min(request.num_samples, 16)))
+    num_iters = int(request.option(NUM_ITERS))
     every = int(request.option("snapshot_every", 25))
     learning_rate = float(request.option("learning_rate", 0.05))
-    split = request.option("split", "train")
+    split = request.option(SPLIT)
     x_target, source = pick_targets(run, config, num_images, request.seed,
-                                    request.option("targets", "data"), split)
-    family = type(run.family)(config, run.data_shape)
+                                    request.option(TARGETS), split)
+    family = run.family.with_config(config)
     solve = family.make_reconstructor(num_iters=num_iters, learning_rate=learning_rate,
                                       snapshot_every=every)
     # The targets are split over every device of every process and gathered; padding rows
@@ -96,9 +105,9 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
     for name, value_B in out.stats_B.items():
         value_B = distributed.gather(value_B)[:n]
         result_stats[f"latent_fraction_{name}"] = float(np.mean(value_B) / np.prod(run.data_shape))
-    latent_dim = getattr(run.family, "latent_dim", None)
     baselines = {}
-    if latent_dim and source["targets"] == "data":
+    if run.family.refuse(base.LATENT) is None and source["targets"] == "data":
+        latent_dim = run.family.latent_dim
         train = splits.load_split(config, "train", PCA_MAX_TRAIN)
         baselines[f"pca{latent_dim}_mse_per_pixel"] = pca_mse(train, x_target, latent_dim)
         baselines["mean_image_mse_per_pixel"] = float(np.mean(np.square(
@@ -118,15 +127,12 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
 
 
 def check(run, config, request) -> None:
-    targets = request.option("targets", "data")
-    if targets not in ("data", "model"):
-        raise validation.InputError(f"unknown targets {targets!r}; choose 'data' or 'model'")
-    if targets == "model" and run.family.refuse(base.FLOW):
+    if request.option(TARGETS) == "model" and run.family.refuse(base.FLOW):
         raise validation.InputError("--targets=model needs an EBM, whose noise-free sampler "
                                     "produced the images it reconstructs")
-    splits.check_split(config, request.option("split", "train"))
+    splits.check_split(config, request.option(SPLIT))
 
 
 MODE = common.Mode("reconstruction", evaluate_reconstruction, "data reconstructed through the "
                    "family's own inference", needs=frozenset({base.RECONSTRUCTION}),
-                   check=check)
+                   check=check, options=(NUM_IMAGES, NUM_ITERS, SPLIT, TARGETS))

@@ -14,11 +14,13 @@ import numpy as np
 
 from ebm_jax import plotting
 from ebm_jax.core import sampler
-from ebm_jax.evaluation import common, digit_features, stats
+from ebm_jax.evaluation import common, digit_features, options, stats
 from ebm_jax.families import base
 from ebm_jax.runtime import validation
 
 DEFAULT_K2 = tuple(range(0, 201, 20))
+K2 = options.Option("k2", "list", "the K2 values", default=DEFAULT_K2)
+NUM_ROWS = options.NUM_ROWS.but(default=8)
 
 
 def parse_k2(value) -> tuple[int, ...]:
@@ -45,8 +47,8 @@ def save_curves(k2, curves: dict[str, list[float]], k1: int, path: str):
 
 
 def evaluate_transition(run, config, out_dir: str, request: common.Request) -> dict:
-    k2 = parse_k2(request.option("k2", DEFAULT_K2))
-    num_rows = min(int(request.option("num_rows", 8)), request.num_samples)
+    k2 = parse_k2(request.option(K2))
+    num_rows = min(int(request.option(NUM_ROWS)), request.num_samples)
     k1 = sampler.num_steps(run.config.sampling)
     long_run = common.apply_overrides(config, {"sampling.num_steps": k2[-1]})
     _, snaps_TB = common.draw_chains(run, long_run, request.num_samples, request.seed,
@@ -84,11 +86,11 @@ def evaluate_transition(run, config, out_dir: str, request: common.Request) -> d
 
 def check(run, config, request) -> None:
     try:
-        parse_k2(request.option("k2", DEFAULT_K2))
+        parse_k2(request.option(K2))
     except ValueError as error:
         raise validation.InputError(str(error)) from error
 
 
 MODE = common.Mode("transition", evaluate_transition, "the chain's states at K2 = 0..200 and "
                    "their over-saturation", needs=frozenset({base.SNAPSHOTS}), data="image",
-                   check=check)
+                   check=check, options=(K2, NUM_ROWS))

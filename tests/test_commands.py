@@ -2,7 +2,7 @@ import signal
 
 import pytest
 
-from ebm_jax.cli import errors
+from ebm_jax.cli import commands
 from ebm_jax.runtime import preemption, validation
 from ebm_jax.training import guard
 from tests.test_scripts import run
@@ -23,18 +23,18 @@ def raising(error):
 ])
 def test_each_outcome_has_its_exit_code_and_a_traceback_only_when_verbose(error, code, text,
                                                                          capsys):
-    assert errors.report(raising(error)) == code
+    assert commands.report(raising(error)) == code
     err = capsys.readouterr().err
     assert err.strip().startswith(text) and "Traceback" not in err
-    assert errors.report(raising(error), verbose=True) == code
+    assert commands.report(raising(error), verbose=True) == code
     err = capsys.readouterr().err
     assert "Traceback" in err and text in err
-    assert errors.report(lambda: None) == 0
+    assert commands.report(lambda: None) == 0
 
 
 def test_other_errors_are_not_hidden():
     with pytest.raises(ZeroDivisionError):
-        errors.report(lambda: 1 / 0)
+        commands.report(lambda: 1 / 0)
 
 
 def test_an_unknown_config_override_is_exit_1_without_traceback(tmp_path):
