@@ -61,12 +61,16 @@ def _model(run, config, request, key):
         ld_kwargs = {"chunk_size": int(request.option("chunk_size", 64))} if method in (
             "exact", "per_step") else {}
         inv_iters = int(request.option("inversion_iters", 200))
+        input_grad = family.input_grad(config.sampling)
         model = noisy_models.ebm_model(run.energy, config.sampling, inversion_iters=inv_iters,
                                        logdet_method=None if method == "none" else method,
-                                       logdet_kwargs=ld_kwargs)
+                                       logdet_kwargs=ld_kwargs, input_grad=input_grad)
         model = model._replace(latent_shape=run.data_shape)
         proto = {**common.protocol(config, 0, request.seed, run.step), "review_logdet": method,
-                 "inversion_iters": inv_iters}
+                 "inversion_iters": inv_iters,
+                 "flow_gradient": ("jax.grad" if input_grad is None else "the chains' "
+                                   "input gradient, sampling.grad_impl="
+                                   f"{config.sampling.get('grad_impl', 'auto')}")}
         for name in ("num_samples", "seed", "checkpoint_step", "noise_std"):
             proto.pop(name, None)
         return model, proto, {}
