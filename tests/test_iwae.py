@@ -157,6 +157,11 @@ def test_ais_over_z_reaches_the_closed_form_from_a_poor_start():
     got = jax.jit(lambda x: iwae.ais_log_marginal(log_joint, x, q, jax.random.key(5),
                                                   num_chains=256, num_temps=1000))(x)
     np.testing.assert_allclose(got, exact, atol=0.05)
+    # The examples run 16 at a time by default: one at a time gives the same numbers.
+    one_by_one = jax.jit(lambda x: iwae.ais_log_marginal(
+        log_joint, x, q, jax.random.key(5), num_chains=256, num_temps=1000,
+        examples_per_pass=1))(x)
+    np.testing.assert_allclose(one_by_one, got, rtol=1e-5, atol=1e-4)
 
 
 def test_ebm_flow_with_the_chains_input_gradient_gives_the_same_bound():
