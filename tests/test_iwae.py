@@ -157,6 +157,40 @@ def test_ais_over_z_reaches_the_closed_form_from_a_poor_start():
     got = jax.jit(lambda x: iwae.ais_log_marginal(log_joint, x, q, jax.random.key(5),
                                                   num_chains=256, num_temps=1000))(x)
     np.testing.assert_allclose(got, exact, atol=0.05)
+    # The examples run 16 at a time by default: one at a time gives the same numbers.
+    one_by_one = jax.jit(lambda x: iwae.ais_log_marginal(
+        log_joint, x, q, jax.random.key(5), num_chains=256, num_temps=1000,
+        examples_per_pass=1))(x)
+    np.testing.assert_allclose(one_by_one, got, rtol=1e-5, atol=1e-4)
+
+
+def test_ebm_flow_with_the_chains_input_gradient_gives_the_same_bound():
+    # The matrix-product input gradient (conv_grad) in the flow: same inversion, same mode,
+    # same weights, same bound as jax.grad, to float rounding.
+    from ebm_jax.models import nets
+    mc = ml_collections.ConfigDict(dict(name="conv", nf=4, activation="gelu"))
+    net = nets.build_model(mc, (8, 8, 1))
+    params = net.init(jax.random.key(0))
+    x = jnp.round(jax.random.uniform(jax.random.key(1), (3, 8, 8, 1), minval=-1, maxval=1)
+                  * 8) / 8
+    sc = sampling_config(num_steps=4, step_size=1.0)
+    out, calls = {}, []
+
+    def matmul(p):
+        grad = net.input_grad(p, impl="matmul")
+        return lambda v: (calls.append(1), grad(v))[1]   # counts the flow's traces
+
+    for name, grad in (("autodiff", None), ("matmul", matmul)):
+        model = noisy_models.ebm_model(net.energy, sc, inversion_iters=10,
+                                       logdet_method=None, input_grad=grad)
+        model = model._replace(latent_shape=(8, 8, 1))
+        u0 = jax.jit(model.init)(params, x, jax.random.key(2))[0]
+        fn = jax.jit(likelihood.make_bound_fn(model, levels=17, num_samples=10, map_iters=10,
+                                              newton_steps=0))
+        log_w, _, _ = fn(params, x, u0, jax.random.key(3), 0.1)
+        out[name] = np.asarray(likelihood.bounds_by_size(log_w)[10])
+    assert calls and np.all(np.isfinite(out["autodiff"]))
+    np.testing.assert_allclose(out["matmul"], out["autodiff"], rtol=1e-4, atol=1e-3)
 
 
 def test_unconstrained_map_covers_the_box():

@@ -65,6 +65,16 @@ def test_digits_sized_gelu_convnet_three_methods_agree():
     assert np.all(err <= 3 * np.asarray(stoch.stderr_B)), (stoch, exact)
 
 
+def test_chunked_jacobian_of_a_rectangular_map_equals_jacfwd():
+    # D_in = 7 in chunks of 3 (the last chunk padded), D_out = 5.
+    w = jax.random.normal(jax.random.key(0), (5, 7))
+    fn = lambda v: jnp.tanh(w @ v) * jnp.sum(v ** 2)
+    v = jax.random.normal(jax.random.key(1), (7,))
+    jac = logdet.chunked_jacobian(fn, v, 3)
+    assert jac.shape == (5, 7)
+    np.testing.assert_allclose(jac, jax.jacfwd(fn)(v), rtol=1e-5, atol=1e-6)
+
+
 def models_config(activation):
     import ml_collections
     return ml_collections.ConfigDict(dict(name="conv", nf=4, activation=activation))

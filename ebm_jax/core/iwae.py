@@ -10,7 +10,7 @@ by (Burda, Grosse and Salakhutdinov, 2016)
 
 which rises with S towards log p(x). q is a Laplace approximation at the mode u* of
 log p(u) + log p(x | u): N(u*, Lambda^-1) with the Gauss-Newton precision
-Lambda = I + J^T J / tau^2, J = dm/du at u* (``laplace_dense``: J by forward mode, d columns;
+Lambda = I + J^T J / tau^2, J = dm/du at u* (``laplace_dense``: J by forward mode, d columns a chunk at a time;
 ``laplace_diag``: only diag(J^T J), from Rademacher vector-Jacobian products, so no D x D or
 D x d matrix is formed), or a mixture of such components at several modes. A fraction ``defensive`` of q's mass is the base N(0, I), which bounds
 the weights where the posterior has modes the Laplace approximation misses.
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
-from ebm_jax.core import ais
+from ebm_jax.core import ais, logdet
 from ebm_jax.core.prior import Prior
 
 Array = jax.Array
@@ -134,18 +134,19 @@ def find_mode(log_joint: Callable[[Array], Array], u0_B: Array, *, num_iters: in
 def laplace_dense(decode: Callable[[Array], Array], u_B: Array, tau, *,
                   prior_precision: float = 1.0, defensive: float = 0.0,
                   log_joint_one: Callable[[Array, Array], Array] | None = None,
-                  x_B: Array | None = None) -> Proposal:
+                  x_B: Array | None = None, chunk_size: int = 64) -> Proposal:
     """The Laplace proposal at ``u_B``. Its precision is the Gauss-Newton Lambda =
     prior_precision I + J^T J / tau^2 with J = dm/du (D x d, by forward mode, one example at a
-    time); with ``log_joint_one(x_1, u_1) -> (1,)`` and the examples ``x_B``, the exact
-    -Hessian of log p(x, u) where that is positive definite, Gauss-Newton elsewhere."""
+    time, ``chunk_size`` columns per pass: ``logdet.chunked_jacobian``); with
+    ``log_joint_one(x_1, u_1) -> (1,)`` and the examples ``x_B``, the exact -Hessian of
+    log p(x, u) where that is positive definite, Gauss-Newton elsewhere."""
     shape = u_B.shape[1:]
     d = math.prod(shape)
 
     def one(args):
         u_d, x_1 = args
         m = lambda v: decode(v.reshape((1,) + shape)).reshape(-1)
-        jac = jax.jacfwd(m)(u_d)
+        jac = logdet.chunked_jacobian(m, u_d, chunk_size)
         lam = prior_precision * jnp.eye(d, dtype=u_d.dtype) + jac.T @ jac / tau ** 2
         chol = jnp.linalg.cholesky(lam)
         if log_joint_one is None:
@@ -272,14 +273,17 @@ def iw_bound(log_w_SB: Array, num_samples: int) -> Array:
 
 def ais_log_marginal(log_joint_one: Callable[[Array, Array], Array], x_B: Array, q: Proposal,
                      key: Array, *, num_chains: int = 16, num_temps: int = 200,
-                     mcmc_step_size: float = 0.5, mcmc_steps: int = 1) -> Array:
+                     mcmc_step_size: float = 0.5, mcmc_steps: int = 1,
+                     examples_per_pass: int = 16) -> Array:
     """AIS estimate of log p(x) per example (the log of an unbiased estimate of p(x), so a
     stochastic lower bound): from q's first Laplace component to the posterior, in q's whitened
     coordinates eps (u = mean + A eps), where the path starts at N(0, I) and one MALA step size
     serves every example.
 
     ``log_joint_one(x_1..., u_C...) -> (C,)``: log p(x, u) of one example x (batch of 1) at C
-    values of u. Example b is keyed ``fold_in(key, b)``, one at a time."""
+    values of u. Example b is keyed ``fold_in(key, b)``; ``examples_per_pass`` examples run
+    at once (vmapped: C chains each make a batch too small to keep the CPU busy), the results
+    the same as one at a time."""
     shape = q.mean_MB.shape[2:]
     mean_Bd = _flat(q.mean_MB[0])
     chol_Bdd = None if q.chol_MBdd is None else q.chol_MBdd[0]
@@ -305,4 +309,5 @@ def ais_log_marginal(log_joint_one: Callable[[Array, Array], Array], x_B: Array,
                              mcmc_step_size=mcmc_step_size, mcmc_steps=mcmc_steps,
                              prior=Prior.gaussian(1.0)).log_z
 
-    return jax.lax.map(one, jnp.arange(x_B.shape[0]))
+    return jax.lax.map(one, jnp.arange(x_B.shape[0]),
+                       batch_size=max(1, min(int(examples_per_pass), x_B.shape[0])))

@@ -51,8 +51,9 @@ def _single(fn, shape):
 
 
 def chunked_jacobian(fn_D: Callable[[Array], Array], x_D: Array, chunk_size: int) -> Array:
-    """The D x D Jacobian of ``fn_D`` at ``x_D`` by forward mode, ``chunk_size`` basis tangents
-    at a time (``lax.map`` over the chunks, ``vmap`` within one)."""
+    """The D_out x D_in Jacobian of ``fn_D`` (a flat vector to a flat vector) at ``x_D`` by
+    forward mode, ``chunk_size`` basis tangents at a time (``lax.map`` over the chunks,
+    ``vmap`` within one), so that memory holds one chunk of tangents, not D_in of them."""
     dim = x_D.shape[0]
     chunk = max(1, min(int(chunk_size), dim))
     num_chunks = -(-dim // chunk)
@@ -61,8 +62,8 @@ def chunked_jacobian(fn_D: Callable[[Array], Array], x_D: Array, chunk_size: int
         basis_CD = jax.nn.one_hot(i * chunk + jnp.arange(chunk), dim, dtype=x_D.dtype)
         return jax.vmap(lambda t: jax.jvp(fn_D, (x_D,), (t,))[1])(basis_CD)
 
-    jt = jax.lax.map(columns, jnp.arange(num_chunks)).reshape(num_chunks * chunk, dim)
-    return jt[:dim].T
+    jt = jax.lax.map(columns, jnp.arange(num_chunks))
+    return jt.reshape((num_chunks * chunk,) + jt.shape[2:])[:dim].T
 
 
 def exact_logdet(energy_fn: Callable[[Array], Array], z: Array, *, num_steps: int,

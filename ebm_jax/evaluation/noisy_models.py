@@ -48,21 +48,26 @@ def latent_log_z(log_prior_fn: Callable[[Array], Array], latent_dim: int, key: A
 
 def ebm_model(energy, sampling_config, *, inversion_iters: int = 200,
               inversion_lr: float = 0.05, logdet_method: str | None = "exact",
-              logdet_kwargs: dict | None = None) -> NoisyModel:
+              logdet_kwargs: dict | None = None,
+              input_grad: Callable | None = None) -> NoisyModel:
     """The short-run EBM of ``energy(params, x_B) -> f_B`` with the chain of
     ``sampling_config`` (K, s, p_0; its noise is dropped). ``init`` inverts the flow and, with
-    ``logdet_method``, returns the review's diagnostic (``review``)."""
+    ``logdet_method``, returns the review's diagnostic (``review``). ``input_grad(params) ->
+    (x_B -> grad_x sum_B f)``, where given, is the flow's gradient in ``decode`` and the
+    inversion (``EBM.input_grad()``: the chains' own, faster form), else ``jax.grad``."""
     kw = flow.flow_kwargs(sampling_config)
     prior = kw.pop("prior")
     to_z, to_u = iwae.unconstrained(prior)
+    grad_of = input_grad or (lambda params: None)
 
     def decode(params, u_B):
-        return flow.flow_map(lambda v: energy(params, v), to_z(u_B), **kw)
+        return flow.flow_map(lambda v: energy(params, v), to_z(u_B), grad_fn=grad_of(params),
+                             **kw)
 
     def init(params, x_B, key):
         f = lambda v: energy(params, v)
         inv = flow.invert(f, x_B, jax.random.fold_in(key, 0), num_iters=inversion_iters,
-                          learning_rate=inversion_lr, prior=prior, **kw)
+                          learning_rate=inversion_lr, prior=prior, grad_fn=grad_of(params), **kw)
         diag = dict(review_recon_mse=inv.mse_B, review_at_boundary=inv.at_boundary_B)
         if logdet_method:
             ld = logdet.logdet(logdet_method, f, inv.z, jax.random.fold_in(key, 1),

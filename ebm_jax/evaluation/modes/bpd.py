@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -89,12 +90,16 @@ def _model(run, config, request, key):
         ld_kwargs = {"chunk_size": int(request.option(CHUNK_SIZE))} if method in (
             "exact", "per_step") else {}
         inv_iters = int(request.option(INVERSION_ITERS))
+        input_grad = family.input_grad(config.sampling)
         model = noisy_models.ebm_model(run.energy, config.sampling, inversion_iters=inv_iters,
                                        logdet_method=None if method == "none" else method,
-                                       logdet_kwargs=ld_kwargs)
+                                       logdet_kwargs=ld_kwargs, input_grad=input_grad)
         model = model._replace(latent_shape=run.data_shape)
         proto = {**common.protocol(config, 0, request.seed, run.step), "review_logdet": method,
-                 "inversion_iters": inv_iters}
+                 "inversion_iters": inv_iters,
+                 "flow_gradient": ("jax.grad" if input_grad is None else "the chains' "
+                                   "input gradient, sampling.grad_impl="
+                                   f"{config.sampling.get('grad_impl', 'auto')}")}
         for name in ("num_samples", "seed", "checkpoint_step", "noise_std"):
             proto.pop(name, None)
         return model, proto, {}
@@ -125,6 +130,17 @@ def _obs_std(model, request, score_fit, is_image):
                                                               for t, v in scores.items()}}
 
 
+def _timed(seconds: dict, stage: str, fn, *args):
+    """``fn(*args)``, its results ready, with the wall and process CPU seconds (compilation
+    included) added to ``seconds[stage]``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = jax.block_until_ready(fn(*args))
+    prev = seconds.get(stage, {"wall": 0.0, "cpu": 0.0})
+    seconds[stage] = {"wall": prev["wall"] + time.perf_counter() - wall,
+                      "cpu": prev["cpu"] + time.process_time() - cpu}
+    return out
+
+
 def evaluate_bpd(run, config, out_dir: str, request) -> dict:
     """The ``bpd`` mode (see the module docstring)."""
     levels = likelihood.num_levels(config.data) if run.is_image else None
@@ -147,17 +163,22 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
 
     fit_bound = jax.jit(likelihood.make_bound_fn(model, num_samples=fit_samples, **settings))
 
+    seconds = {}
+
     def score_fit(tau):
-        log_w, _, _ = fit_bound(params, x_fit, u0_fit, jax.random.fold_in(key, 4), tau)
+        log_w, _, _ = _timed(seconds, "fit_obs_std", fit_bound, params, x_fit, u0_fit,
+                             jax.random.fold_in(key, 4), tau)
         return likelihood.bounds_by_size(log_w, (fit_samples,))[fit_samples]
 
     u0_fit, given = None, request.option(OBS_STD)
     if given == "fit" or (given in (None, "model") and model.obs_std is None):
-        u0_fit = init(params, x_fit, jax.random.fold_in(key, 5))[0]
+        u0_fit = _timed(seconds, "fit_obs_std", init, params, x_fit,
+                        jax.random.fold_in(key, 5))[0]
     tau, tau_proto = _obs_std(model, request, score_fit, run.is_image)
 
-    u0, diag = init(params, x, jax.random.fold_in(key, 1))
-    log_w, u_star, q = bound(params, x, u0, jax.random.fold_in(key, 2), tau)
+    u0, diag = _timed(seconds, "init", init, params, x, jax.random.fold_in(key, 1))
+    log_w, u_star, q = _timed(seconds, "bound", bound, params, x, u0,
+                              jax.random.fold_in(key, 2), tau)
     by_size = likelihood.bounds_by_size(log_w)
     best = by_size[max(by_size)]
     recon = np.mean(np.square(np.asarray(model.decode(params, u_star) - x)).reshape(len(x), -1), 1)
@@ -191,7 +212,8 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
                             if getattr(q, f) is not None})
         ais_fn = jax.jit(lambda p, xs, qs, k: iwae.ais_log_marginal(
             lambda x_1, u: log_joint_one(p, x_1, u), xs, qs, k, **ais_settings))
-        ais_ll = np.asarray(ais_fn(params, x[:num_ais], sub, jax.random.fold_in(key, 6)))
+        ais_ll = np.asarray(_timed(seconds, "ais", ais_fn, params, x[:num_ais], sub,
+                                   jax.random.fold_in(key, 6)))
         stats["ais_log_likelihood"], stats["ais_log_likelihood_stderr"] = (
             likelihood.mean_stderr(ais_ll))
         stats["iw_log_likelihood_on_ais_points"] = float(np.mean(best[:num_ais]))
@@ -232,7 +254,10 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
                 "fit_points": int(len(x_fit)), "fit_samples": fit_samples,
                 **model_proto, **ais_proto, "seed": int(request.seed),
                 "checkpoint_step": int(run.step)}
-    return {"mode": "bpd", "protocol": protocol, "stats": stats, "per_example": per_example}
+    stats["wall_seconds"] = sum(v["wall"] for v in seconds.values())
+    stats["cpu_seconds"] = sum(v["cpu"] for v in seconds.values())
+    return {"mode": "bpd", "protocol": protocol, "stats": stats, "per_example": per_example,
+            "seconds": seconds}
 
 
 def check(run, config, request) -> None:
