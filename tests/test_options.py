@@ -61,8 +61,22 @@ def test_the_registered_modes_declare_each_option_once_and_the_positive_ones_as_
     declared = runner.declared_options()
     positive = {name for name, decls in declared.items() if decls[0][1].positive}
     assert positive == {"num_images", "num_iters", "num_chains", "num_temps", "batch_size",
-                        "num_rows", "num_cols", "num_batches", "num_reference"}
+                        "num_rows", "num_cols", "num_batches", "num_reference", "fit_samples",
+                        "map_iters", "num_starts", "mcmc_steps", "grid_size", "snapshot_every",
+                        "kid_subsets", "kid_subset_size", "inception_size"}
     assert {m for m, _ in declared["num_chains"]} == {"ais", "bpd"}
     assert dict(declared["num_chains"])["ais"].default == 256
     assert dict(declared["num_chains"])["bpd"].default == 16
     assert set(declared) <= {o.name for m in MODES.values() for o in m.options}
+
+
+def test_no_mode_reads_an_option_it_has_not_declared():
+    """Modes read options through their declarations (``request.option(DECL)``), never by a
+    bare name, so every option a mode reads is a flag with help and a check."""
+    import pathlib
+    import re
+    root = pathlib.Path(runner.__file__).parent
+    bare = [f"{path.name}:{n}" for path in root.rglob("*.py")
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(r"request\.option\(\s*[\"']", line)]
+    assert bare == []

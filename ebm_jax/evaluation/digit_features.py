@@ -121,6 +121,8 @@ FEATURE_NETWORK = options.Option(
     "feature_network", "enum", "'auto' scores digits, mnist and mnist5k with a digit "
     "classifier, others with Inception; 'inception' always uses Inception", default="auto",
     choices=("auto", "inception"))
+DIGIT_WEIGHTS = options.Option("digit_weights", "string", "the digit network's weights (.npz; "
+                               "default: the ones shipped with the package)")
 
 
 def uses_digit_network(config, request) -> bool:

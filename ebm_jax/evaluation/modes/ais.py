@@ -21,6 +21,11 @@ TEMPERATURE = options.Option("temperature", "string", "T of exp(f/T): 'chain' fo
                              "sigma^2/(2s), or a number", default="chain")
 SPLIT = options.SPLIT.but(default="test")
 NUM_IMAGES = options.NUM_IMAGES.but(help="data points scored", default=16)
+MCMC_STEPS = options.Option("mcmc_steps", "integer", "MCMC steps per temperature", default=1,
+                            positive=True)
+TRANSITION = options.Option("transition", "enum", "the MCMC kernel at each temperature",
+                            default="mala", choices=("mala", "langevin"))
+SCHEDULE_POWER = options.Option("schedule_power", "float", "the temperatures' schedule, beta_t = (t / T) ** power", default=1.0)
 
 
 def evaluate_ais(run, config, out_dir: str, request) -> dict:
@@ -35,9 +40,9 @@ def evaluate_ais(run, config, out_dir: str, request) -> dict:
     prior = Prior.from_config(config.sampling)
     settings = dict(num_temps=int(request.option(NUM_TEMPS)),
                     mcmc_step_size=float(request.option(MCMC_STEP_SIZE)),
-                    mcmc_steps=int(request.option("mcmc_steps", 1)),
-                    transition=request.option("transition", "mala"),
-                    schedule_power=float(request.option("schedule_power", 1.0)),
+                    mcmc_steps=int(request.option(MCMC_STEPS)),
+                    transition=request.option(TRANSITION),
+                    schedule_power=float(request.option(SCHEDULE_POWER)),
                     temperature=temperature)
     num_chains = int(request.option(NUM_CHAINS))
     x = jnp.asarray(splits.load_split(config, request.option(SPLIT),
@@ -76,4 +81,4 @@ def check(run, config, request) -> None:
 MODE = common.Mode("ais", evaluate_ais, "log Z of the EBM density by annealed importance "
                    "sampling", needs=frozenset({base.ENERGY}), check=check, in_all=False,
                    options=(NUM_CHAINS, NUM_TEMPS, TEMPERATURE, MCMC_STEP_SIZE, SPLIT,
-                            NUM_IMAGES))
+                            NUM_IMAGES, MCMC_STEPS, TRANSITION, SCHEDULE_POWER))

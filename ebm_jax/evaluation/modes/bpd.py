@@ -64,6 +64,15 @@ ESTIMATOR = ("importance-weighted bound (Burda, Grosse & Salakhutdinov 2016) wit
              "Gauss-Newton Laplace proposal at the posterior mode in u-space (u ~ N(0, I) "
              "mapped onto p_0), mixed with a defensive share of N(0, I); AIS over u from the "
              "Laplace proposal to the posterior (Wu et al. 2017) as a second estimate")
+FIT_SAMPLES = options.Option("fit_samples", "integer", "importance samples per point in the fit "
+                             "of tau (at most num_importance_samples)", default=100,
+                             positive=True)
+DEFENSIVE = options.Option("defensive", "float", "weight of the prior in the defensive mixture "
+                           "proposal (default 0 for images, 0.1 for toy points)")
+MAP_ITERS = options.Option("map_iters", "integer", "Gauss-Newton steps of the proposal's mode "
+                           "search", default=100, positive=True)
+NUM_STARTS = options.Option("num_starts", "integer", "starts of the mode search per point "
+                            "(default 1 for images, 8 for toy points)", positive=True)
 
 
 def _points(run, config, request, num_default: int):
@@ -149,13 +158,13 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
     x, x_fit = jnp.asarray(x), jnp.asarray(x_fit)
     model, model_proto, stats = _model(run, config, request, key)
     num_samples = int(request.option(NUM_IMPORTANCE_SAMPLES))
-    fit_samples = min(num_samples, int(request.option("fit_samples", 100)))
+    fit_samples = min(num_samples, int(request.option(FIT_SAMPLES)))
     dim = math.prod(model.latent_shape)
     proposal = request.option(PROPOSAL, "dense" if dim <= 1024 else "diag")
-    defensive = float(request.option("defensive", 0.0 if run.is_image else 0.1))
+    defensive = float(request.option(DEFENSIVE, 0.0 if run.is_image else 0.1))
     settings = dict(levels=levels, proposal=proposal, defensive=defensive,
-                    map_iters=int(request.option("map_iters", 100)),
-                    num_starts=int(request.option("num_starts", 1 if run.is_image else 8)),
+                    map_iters=int(request.option(MAP_ITERS)),
+                    num_starts=int(request.option(NUM_STARTS, 1 if run.is_image else 8)),
                     hessian=not run.is_image, dof=0.0 if run.is_image else 4.0)
     bound = jax.jit(likelihood.make_bound_fn(model, num_samples=num_samples, **settings))
     init = jax.jit(model.init)
@@ -279,4 +288,5 @@ MODE = common.Mode("bpd", evaluate_bpd, "held-out log-likelihood lower bound (bi
                    "images, nats per toy point)", check=check, in_all=False,
                    options=(NUM_IMAGES, SPLIT, LOGDET, OBS_STD, NUM_IMPORTANCE_SAMPLES, PROPOSAL,
                             AIS_IMAGES, FIT_IMAGES, CHUNK_SIZE, INVERSION_ITERS, NUM_CHAINS,
-                            NUM_TEMPS, MCMC_STEP_SIZE))
+                            NUM_TEMPS, MCMC_STEP_SIZE, FIT_SAMPLES, DEFENSIVE, MAP_ITERS,
+                            NUM_STARTS))

@@ -19,7 +19,7 @@ from scipy import stats as scipy_stats
 
 from ebm_jax import data, plotting
 from ebm_jax.core.prior import Prior
-from ebm_jax.evaluation import common, stats
+from ebm_jax.evaluation import common, options, stats
 from ebm_jax.families import base
 
 
@@ -61,13 +61,19 @@ def save_panels(panels: dict[str, np.ndarray], grid, dim: int, path: str):
     fig.savefig(path)
 
 
+LIM = options.Option("lim", "float", "half-width of the square grid the densities are drawn on "
+                     "(default: the prior's half-width)")
+GRID_SIZE = options.Option("grid_size", "integer", "grid points per axis (default 400 in 1-D, "
+                           "200 in 2-D)", positive=True)
+
+
 def evaluate_density(run, config, out_dir: str, request: common.Request) -> dict:
     toy = data.TOY_DENSITIES[config.data.dataset]
     dim = run.data_shape[0]
     s, sigma = float(config.sampling.step_size), float(config.sampling.noise_std)
     temperature = sigma ** 2 / (2 * s)
-    lim = float(request.option("lim", Prior.from_config(config.sampling).scale))
-    size = int(request.option("grid_size", 400 if dim == 1 else 200))
+    lim = float(request.option(LIM, Prior.from_config(config.sampling).scale))
+    size = int(request.option(GRID_SIZE, 400 if dim == 1 else 200))
     pts, grid = grid_points(lim, dim, size)
     f = np.asarray(jax.jit(run.energy)(run.params, pts), np.float64)
     x = common.draw_samples(run, config, request.num_samples, request.seed)
@@ -100,4 +106,5 @@ def evaluate_density(run, config, out_dir: str, request: common.Request) -> dict
 
 
 MODE = common.Mode("density", evaluate_density, "the EBM's density and its samples' against "
-                   "the true one", needs=frozenset({base.ENERGY}), data="toy")
+                   "the true one", needs=frozenset({base.ENERGY}), data="toy",
+                   options=(LIM, GRID_SIZE))

@@ -40,15 +40,24 @@ CACHE_DIR = options.Option("cache_dir", "string", "where reference statistics ar
 NUM_REFERENCE = options.Option("num_reference", "integer", "data examples for the reference "
                                "statistics (default all)", positive=True)
 BATCH_SIZE = options.BATCH_SIZE.but(default=400)
-OPTIONS = (INCEPTION_WEIGHTS, CACHE_DIR, NUM_REFERENCE, BATCH_SIZE)
+KID_SUBSETS = options.Option("kid_subsets", "integer", "KID's subsets", default=100,
+                             positive=True)
+KID_SUBSET_SIZE = options.Option("kid_subset_size", "integer", "examples per KID subset",
+                                 default=1000, positive=True)
+INCEPTION_WIDTH = options.Option("inception_width", "float", "channel width of the Inception "
+                                 "net, 1 for the real one (smaller only in tests)", default=1.0)
+INCEPTION_SIZE = options.Option("inception_size", "integer", "the Inception net's input size",
+                                default=inception.IMAGE_SIZE, positive=True)
+OPTIONS = (INCEPTION_WEIGHTS, CACHE_DIR, NUM_REFERENCE, BATCH_SIZE, INCEPTION_WIDTH,
+           INCEPTION_SIZE)
 
 
 class Network:
     """The Inception network an evaluation uses, and the name of its cached statistics."""
 
     def __init__(self, request: common.Request):
-        self.width = float(request.option("inception_width", 1.0))
-        self.size = int(request.option("inception_size", inception.IMAGE_SIZE))
+        self.width = float(request.option(INCEPTION_WIDTH))
+        self.size = int(request.option(INCEPTION_SIZE))
         self.path = request.option(INCEPTION_WEIGHTS) or inception.default_weights_path()
         self.variables = inception.load_params(self.path, self.width)
         self.apply = inception.make_apply(self.width, self.size)
@@ -63,7 +72,7 @@ def cache_dir(request: common.Request) -> str:
 def stats_path(config, request: common.Request, net: Network) -> str:
     d = config.data
     name = (f"{d.dataset.replace('/', '_')}_{d.split}_{d.image_size}_max{d.max_examples}"
-            f"_{request.option('num_reference', 'all')}_{net.tag}.npz")
+            f"_{request.option(NUM_REFERENCE, 'all')}_{net.tag}.npz")
     return os.path.join(cache_dir(request), "fid_stats", name)
 
 
@@ -160,8 +169,8 @@ def evaluate_fid(run, config, out_dir: str, request: common.Request) -> dict:
         mu, sigma = fid.feature_stats(pool)
         is_mean, is_std = fid.inception_score(logits)
         kid_mean, kid_std = fid.kernel_inception_distance(
-            pool, feat_ref, int(request.option("kid_subsets", 100)),
-            int(request.option("kid_subset_size", 1000)), seed=request.seed)
+            pool, feat_ref, int(request.option(KID_SUBSETS)),
+            int(request.option(KID_SUBSET_SIZE)), seed=request.seed)
         return {"fid": fid.frechet_distance(mu, sigma, mu_ref, sigma_ref),
                 "inception_score": is_mean, "inception_score_std": is_std,
                 "kid": kid_mean, "kid_std": kid_std}
@@ -186,10 +195,10 @@ def evaluate_digit_fid(run, config, request: common.Request) -> dict:
     df = digit_features
     name = df.network_for(config.data.dataset)
     spec = df.SPECS[name]
-    path = request.option("digit_weights") or spec.weights_path
+    path = request.option(digit_features.DIGIT_WEIGHTS) or spec.weights_path
     params = df.load(name, path)
-    kid = dict(kid_subsets=int(request.option("kid_subsets", 100)),
-               kid_subset_size=int(request.option("kid_subset_size", 1000)))
+    kid = dict(kid_subsets=int(request.option(KID_SUBSETS)),
+               kid_subset_size=int(request.option(KID_SUBSET_SIZE)))
     start = time.perf_counter()
     x = common.draw_samples(run, config, request.num_samples, request.seed)
     sample_seconds = time.perf_counter() - start
@@ -248,7 +257,8 @@ def check(run, config, request) -> None:
 
 FID = common.Mode("fid", evaluate_fid, "FID, Inception Score and KID of fresh samples",
                   data="image", check=check,
-                  options=OPTIONS + (digit_features.FEATURE_NETWORK,))
+                  options=OPTIONS + (KID_SUBSETS, KID_SUBSET_SIZE, digit_features.FEATURE_NETWORK,
+                                    digit_features.DIGIT_WEIGHTS))
 FID_STATS = common.Mode("fid_stats", evaluate_fid_stats, "the data set's reference statistics "
                         "for FID", data="image", check=check_inception,
                         in_all=False, options=OPTIONS)

@@ -64,13 +64,15 @@ NUM_ITERS = options.Option("num_iters", "integer", "gradient steps on z", defaul
 SPLIT = options.SPLIT.but(help="the targets' split", default="train")
 TARGETS = options.Option("targets", "enum", "data examples, or images the model produced",
                          default="data", choices=("data", "model"))
+SNAPSHOT_EVERY = options.Option("snapshot_every", "integer", "steps between the pictures' columns", default=25, positive=True)
+LEARNING_RATE = options.Option("learning_rate", "float", "Adam's step on z", default=0.05)
 
 
 def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) -> dict:
     num_images = int(request.option(NUM_IMAGES, min(request.num_samples, 16)))
     num_iters = int(request.option(NUM_ITERS))
-    every = int(request.option("snapshot_every", 25))
-    learning_rate = float(request.option("learning_rate", 0.05))
+    every = int(request.option(SNAPSHOT_EVERY))
+    learning_rate = float(request.option(LEARNING_RATE))
     split = request.option(SPLIT)
     x_target, source = pick_targets(run, config, num_images, request.seed,
                                     request.option(TARGETS), split)
@@ -135,4 +137,5 @@ def check(run, config, request) -> None:
 
 MODE = common.Mode("reconstruction", evaluate_reconstruction, "data reconstructed through the "
                    "family's own inference", needs=frozenset({base.RECONSTRUCTION}),
-                   check=check, options=(NUM_IMAGES, NUM_ITERS, SPLIT, TARGETS))
+                   check=check, options=(NUM_IMAGES, NUM_ITERS, SPLIT, TARGETS,
+                                         SNAPSHOT_EVERY, LEARNING_RATE))
