@@ -30,12 +30,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ebm_jax.core import flow, interpolation, keys, replay, sampler
+from ebm_jax.core import flow, interpolation, keys, replay, sampler, schedules
 from ebm_jax.families import base
 from ebm_jax.models import input_grad as input_grad_lib
 from ebm_jax.models import nets
 from ebm_jax.runtime import parallel
-from ebm_jax.training import optim
 
 
 CHAINS = ("short_run", "persistent")
@@ -130,7 +129,7 @@ class EBM(base.Family):
         prior = chain_kwargs.pop("prior")
         chain_length = sampler.chain_length(config.sampling)
         persistent, reinit_prob = self.persistent, float(config.training.reinit_prob)
-        data_noise_std = optim.make_data_noise_schedule(config.training)
+        data_noise_std = schedules.data_noise(config.training)
         seed = int(config.seed)
         constrain = parallel.split_constraint(mesh) or (lambda a: a)
 

@@ -20,10 +20,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ebm_jax.core import keys
+from ebm_jax.core import keys, schedules
 from ebm_jax.families import base, latent_chains
 from ebm_jax.runtime import parallel
-from ebm_jax.training import optim
 
 START = ("cold", "warm")
 
@@ -85,7 +84,7 @@ class LatentFamily(base.Family):
         i_cfg = config.inference
         i_steps, i_kwargs = int(i_cfg.num_steps), latent_chains.inference_kwargs(i_cfg)
         init_std, seed = float(i_cfg.init_std), int(config.seed)
-        data_noise_std = optim.make_data_noise_schedule(config.training)
+        data_noise_std = schedules.data_noise(config.training)
         constrain = parallel.split_constraint(mesh) or (lambda a: a)
         energy = self.model.energy
 
