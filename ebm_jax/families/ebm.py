@@ -174,12 +174,12 @@ class EBM(base.Family):
                     config=None):
         """x_RB: the chains from z_rho = rho z1 + sqrt(1 - rho^2) z2, z1, z2 ~ p_0
         (``core.interpolation``), with the K, s and sigma of ``config``."""
-        s_cfg = (config or self.config).sampling
-        kw = sampler.sampling_kwargs(s_cfg)
+        sampling_config = (config or self.config).sampling
+        kw = sampler.sampling_kwargs(sampling_config)
         prior = kw.pop("prior")
         return interpolation.interpolation_chains(
             lambda x: self.energy(params, x), key, (num_rows,) + self.data_shape, rho_R,
-            sampler.num_steps(s_cfg), fixed_noise=fixed_noise, prior=prior, **kw)[0]
+            sampler.num_steps(sampling_config), fixed_noise=fixed_noise, prior=prior, **kw)[0]
 
     def make_reconstructor(self, config=None, *, num_iters: int = 200,
                            learning_rate: float = 0.05, snapshot_every: int | None = 25):

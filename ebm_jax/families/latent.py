@@ -108,19 +108,19 @@ class LatentFamily(base.Family):
         (z_0 key ``fold_in(key, 0)``, chain noise ``fold_in(key, 1)``), jit-compiled. With
         ``inference.num_chains`` R > 1 the code is the mean of R such chains (chain r keyed
         by ``fold_in(key, r)``), a Monte Carlo estimate of E[z | x] (training uses one)."""
-        i_cfg = (config or self.config).inference
-        i_kwargs = latent_chains.inference_kwargs(i_cfg)
+        inference = (config or self.config).inference
+        chain_kwargs = latent_chains.inference_kwargs(inference)
         energy, d = self.model.energy, self.latent_dim
-        num_chains = int(i_cfg.get("num_chains", 1))
+        num_chains = int(inference.get("num_chains", 1))
         if num_chains < 1:
             raise ValueError(f"inference.num_chains={num_chains}: it must be at least 1")
 
         def encode_one(params, x_B, key):
             z0 = latent_chains.init_latents(jax.random.fold_in(key, 0), x_B.shape[0], d,
-                                            float(i_cfg.init_std))
+                                            float(inference.init_std))
             return latent_chains.infer(lambda a, b: energy(params, a, b), x_B, z0,
-                                       jax.random.fold_in(key, 1), int(i_cfg.num_steps),
-                                       **i_kwargs).x
+                                       jax.random.fold_in(key, 1), int(inference.num_steps),
+                                       **chain_kwargs).x
 
         def encode(params, x_B, key):
             if num_chains == 1:
