@@ -9,8 +9,8 @@ import pytest
 
 import ebm_jax.configs
 from ebm_jax.configs import default
+from ebm_jax.core import schedules
 from ebm_jax.families import registry
-from ebm_jax.training import optim
 from tests.conftest import ROOT
 
 CONFIG_DIR = os.path.dirname(ebm_jax.configs.__file__)
@@ -62,8 +62,8 @@ def test_image_configs_follow_the_paper_protocol(name):
     c = importlib.import_module(f"ebm_jax.configs.{name}").get_config()
     assert (c.data.max_examples, c.training.batch_size, c.sampling.num_steps,
             c.training.data_noise_std) == (40000, 64, 100, 0.03)
-    lr = optim.make_schedule(c.optim, c.training.num_steps)
-    sigma = optim.make_data_noise_schedule(c.training)
+    lr = schedules.learning_rate(c.optim, c.training.num_steps)
+    sigma = schedules.data_noise(c.training)
     # 200,000 updates at the start values, then both lowered together to a tenth.
     np.testing.assert_allclose([lr(0), lr(200_000), lr(225_000), lr(250_000)],
                                [1e-4, 1e-4, 0.55e-4, 1e-5], rtol=1e-5)

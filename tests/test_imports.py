@@ -1,5 +1,6 @@
 """The package's architecture: every module imports on its own, and the import graph, lazy
-imports inside functions included, has no cycle."""
+imports inside functions included, has no cycle and no arrow from a lower layer to a higher
+one."""
 import ast
 import os
 import re
@@ -42,6 +43,43 @@ def imports_of(path: str, names: set[str]) -> set[str]:
     return out
 
 
+def import_graph() -> dict[str, set[str]]:
+    """Each package module -> the package modules it imports (lazy imports included)."""
+    mods = modules()
+    return {m: imports_of(path, set(mods)) - {m} for m, path in mods.items()}
+
+
+# The package's layers, lowest first: a module imports from its own layer and the ones below,
+# never from one above. The loop and the evaluation modes use the families, so the families sit
+# below them; the families use the core's schedules and samplers and the runtime's meshes.
+# plotting.py draws arrays and imports nothing of the package, so it sits at the bottom; the
+# package's __init__ gathers the public API from every layer, so it sits on top.
+LAYERS = (
+    ("core", "models", "data", "configs", "plotting"),
+    ("runtime",),
+    ("families",),
+    ("training", "evaluation"),
+    ("cli",),
+    ("__init__",),
+)
+
+
+def layer_of(module: str) -> int:
+    """The index in ``LAYERS`` of a module's folder below ``ebm_jax`` (``__init__``: the
+    package itself)."""
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else "__init__"
+    for i, names in enumerate(LAYERS):
+        if name in names:
+            return i
+    raise AssertionError(f"{module}: {name!r} is in no layer; add it to LAYERS")
+
+
+def upward_arrows(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps
+                  if layer_of(b) > layer_of(a))
+
+
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state, stack = {}, []
 
@@ -68,12 +106,25 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_the_import_graph_has_no_cycle():
-    mods = modules()
-    graph = {m: imports_of(path, set(mods)) - {m} for m, path in mods.items()}
+    graph = import_graph()
     assert len(graph) > 40
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
     # The check can fail: a cycle through a lazy import is found.
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_import_runs_from_a_lower_layer_to_a_higher_one():
+    graph = import_graph()
+    assert {layer_of(m) for m in graph} == set(range(len(LAYERS)))
+    assert not upward_arrows(graph), upward_arrows(graph)
+    # The check can fail: a family importing the loop's optimizer, or a core module the
+    # package's public API, runs upwards; the loop importing a family does not.
+    assert upward_arrows({"ebm_jax.families.ebm": {"ebm_jax.training.optim"},
+                          "ebm_jax.core.sampler": {"ebm_jax"},
+                          "ebm_jax.training.trainer": {"ebm_jax.families.base"}}) == [
+        "ebm_jax.core.sampler -> ebm_jax", "ebm_jax.families.ebm -> ebm_jax.training.optim"]
+    with pytest.raises(AssertionError, match="no layer"):
+        layer_of("ebm_jax.newfolder.module")
 
 
 def test_no_module_is_over_400_lines():

@@ -7,7 +7,7 @@ from ebm_jax.configs import test as test_config
 from ebm_jax.training import optim
 
 
-def test_optimizer_settings_and_schedules_come_from_the_config():
+def test_optimizer_settings_come_from_the_config():
     config = test_config.get_config()
     config.optim.optimizer = "sgd"
     config.optim.learning_rate = 0.5
@@ -16,23 +16,12 @@ def test_optimizer_settings_and_schedules_come_from_the_config():
     updates, _ = tx.update({"w": jnp.full(3, 2.0)}, tx.init(params), params)
     np.testing.assert_allclose(updates["w"], -1.0)
 
-    config.optim.schedule = "cosine"
-    config.optim.decay_start = 10
-    config.optim.final_lr_factor = 0.1
-    sched = optim.make_schedule(config.optim, total_steps=110)
-    np.testing.assert_allclose([sched(0), sched(10), sched(60), sched(110)],
-                               [0.5, 0.5, 0.5 * (0.1 + 0.9 * 0.5), 0.05], rtol=1e-5)
-    config.optim.schedule = "linear"
-    config.optim.warmup_steps = 4
-    sched = optim.make_schedule(config.optim, total_steps=110)
-    np.testing.assert_allclose([sched(2), sched(4)], [0.25, 0.5], rtol=1e-5)
-    config.training.data_noise_std = 0.04
-    config.training.data_noise_schedule = "cosine"
-    config.training.data_noise_decay_start = 2
-    config.training.data_noise_final_factor = 0.5
-    sigma = optim.make_data_noise_schedule(config.training)  # 4 updates: decay over 2..4
-    np.testing.assert_allclose([sigma(0), sigma(2), sigma(3), sigma(4)],
-                               [0.04, 0.04, 0.04 * (0.5 + 0.5 * 0.5), 0.02], rtol=1e-5)
+    config.optim.optimizer, config.optim.schedule, config.optim.warmup_steps = "sgd", "linear", 4
+    tx = optim.make_optimizer(config.optim, total_steps=110)
+    state = tx.init(params)
+    for _ in range(2):  # the second update runs at step 1 of the 4-step warm-up: 0.125
+        updates, state = tx.update({"w": jnp.full(3, 2.0)}, state, params)
+    np.testing.assert_allclose(updates["w"], -2.0 * 0.125)
     with pytest.raises(ValueError, match="optax"):
         config.optim.optimizer = "adamx"
         optim.make_optimizer(config.optim)

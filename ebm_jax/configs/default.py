@@ -90,7 +90,7 @@ def get_config():
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "adam"    # any optax optimizer; the fields below that it takes are passed
     optim.learning_rate = 1e-4
-    optim.schedule = "constant"  # constant | cosine | linear (see train_step.make_schedule)
+    optim.schedule = "constant"  # constant | cosine | linear (see core/schedules.py)
     optim.warmup_steps = 0
     optim.decay_start = 0
     optim.decay_steps = 0       # 0: decay until training.num_steps

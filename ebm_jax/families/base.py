@@ -154,12 +154,3 @@ def bank_sharding(mesh, meta: dict | None):
         return parallel.replicated(mesh)
     return parallel.data_sharded(mesh)
 
-
-def jit_update(update, state_shardings, mesh):
-    """``update`` jit-compiled with the state donated; with a mesh, the state placed as
-    ``state_shardings`` says, the batch split along the data axis and the metrics replicated."""
-    if mesh is None:
-        return jax.jit(update, donate_argnums=0)
-    dat = parallel.data_sharded(mesh)
-    return jax.jit(update, in_shardings=(state_shardings, Batch(dat, dat)),
-                   out_shardings=(state_shardings, parallel.replicated(mesh)), donate_argnums=0)

@@ -30,12 +30,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ebm_jax.core import flow, interpolation, keys, replay, sampler
+from ebm_jax.core import flow, interpolation, replay, sampler
 from ebm_jax.families import base
+from ebm_jax.families import update as update_lib
 from ebm_jax.models import input_grad as input_grad_lib
 from ebm_jax.models import nets
 from ebm_jax.runtime import parallel
-from ebm_jax.training import optim
 
 
 CHAINS = ("short_run", "persistent")
@@ -130,61 +130,38 @@ class EBM(base.Family):
         prior = chain_kwargs.pop("prior")
         chain_length = sampler.chain_length(config.sampling)
         persistent, reinit_prob = self.persistent, float(config.training.reinit_prob)
-        data_noise_std = optim.make_data_noise_schedule(config.training)
-        seed = int(config.seed)
-        constrain = parallel.split_constraint(mesh) or (lambda a: a)
 
-        def update(state: base.TrainState, batch: base.Batch):
-            key = keys.step_key(seed, state.step)
-            data = batch.x
-            frozen = jax.lax.stop_gradient(state.params)
+        def objective(state, batch, x, frozen, key, constrain):
+            """The energy gap between the data x and the chains' samples y."""
             grad_fn = None if input_grad is None else input_grad(frozen)
             run_kwargs = dict(constrain=constrain, grad_fn=grad_fn,
                               **chain_length(jax.random.fold_in(key, 2)), **chain_kwargs)
             chain_key, bank, extra = jax.random.fold_in(key, 0), state.bank, {}
             if persistent:
-                start = replay.draw(jax.random.fold_in(key, 3), state.bank, data.shape[0], prior,
+                start = replay.draw(jax.random.fold_in(key, 3), state.bank, x.shape[0], prior,
                                     reinit_prob)
-                chains = sampler.run(lambda x: energy(frozen, x), constrain(start.x0),
+                chains = sampler.run(lambda v: energy(frozen, v), constrain(start.x0),
                                      jax.random.fold_in(chain_key, 1), **run_kwargs)
                 bank = replay.write(state.bank, start.index, chains.x)
                 extra = dict(buffer_restarted=jnp.mean(start.restarted.astype(jnp.float32)))
             else:
-                chains = sampler.short_run(lambda x: energy(frozen, x), chain_key,
-                                           (data.shape[0],) + data_shape, prior=prior,
-                                           **run_kwargs)
+                chains = sampler.short_run(lambda v: energy(frozen, v), chain_key,
+                                           (x.shape[0],) + data_shape, prior=prior, **run_kwargs)
             if chains.accept_rate is not None:
                 extra["accept_rate"] = chains.accept_rate
             y = jax.lax.stop_gradient(chains.x)
-            sigma_data = data_noise_std(state.step)
-            x = constrain(data + sigma_data * jax.random.normal(jax.random.fold_in(key, 1),
-                                                                data.shape, data.dtype))
 
             def loss_fn(params):
                 f_data, f_chain = gap_energy(params, x), gap_energy(params, y)
-                return jnp.mean(f_chain) - jnp.mean(f_data), (f_data, f_chain)
+                loss = jnp.mean(f_chain) - jnp.mean(f_data)
+                return loss, dict(energy_gap=-loss,  # mean f(data) - mean f(chains)
+                                  f_data=jnp.mean(f_data), f_chains=jnp.mean(f_chain))
 
-            (loss, (f_data, f_chain)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                state.params)
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-            metrics = dict(
-                loss=loss,
-                energy_gap=-loss,  # mean f(data) - mean f(chains)
-                f_data=jnp.mean(f_data),
-                f_chains=jnp.mean(f_chain),
-                grad_norm_x=chains.grad_norm,
-                grad_norm_params=optax.tree.norm(grads),
-                num_langevin_steps=chains.num_steps,
-                **sample_statistics(y),
-                param_norm=optax.tree.norm(params),
-                data_noise_std=sigma_data,
-                **extra,
-            )
-            return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                                 bank=bank), metrics
+            return update_lib.Objective(loss_fn, dict(
+                grad_norm_x=chains.grad_norm, num_langevin_steps=chains.num_steps,
+                **sample_statistics(y), **extra), bank)
 
-        return base.jit_update(update, self.state_shardings(mesh, meta) if mesh else None, mesh)
+        return update_lib.make_update(self, objective, tx, mesh, meta)
 
     def make_sampler(self, config=None, *, mesh=None, snapshot_steps: Sequence[int] = ()):
         config = config or self.config
@@ -197,12 +174,12 @@ class EBM(base.Family):
                     config=None):
         """x_RB: the chains from z_rho = rho z1 + sqrt(1 - rho^2) z2, z1, z2 ~ p_0
         (``core.interpolation``), with the K, s and sigma of ``config``."""
-        s_cfg = (config or self.config).sampling
-        kw = sampler.sampling_kwargs(s_cfg)
+        sampling_config = (config or self.config).sampling
+        kw = sampler.sampling_kwargs(sampling_config)
         prior = kw.pop("prior")
         return interpolation.interpolation_chains(
             lambda x: self.energy(params, x), key, (num_rows,) + self.data_shape, rho_R,
-            sampler.num_steps(s_cfg), fixed_noise=fixed_noise, prior=prior, **kw)[0]
+            sampler.num_steps(sampling_config), fixed_noise=fixed_noise, prior=prior, **kw)[0]
 
     def make_reconstructor(self, config=None, *, num_iters: int = 200,
                            learning_rate: float = 0.05, snapshot_every: int | None = 25):

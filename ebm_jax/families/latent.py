@@ -20,10 +20,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ebm_jax.core import keys
 from ebm_jax.families import base, latent_chains
+from ebm_jax.families import update as update_lib
 from ebm_jax.runtime import parallel
-from ebm_jax.training import optim
 
 START = ("cold", "warm")
 
@@ -81,60 +80,47 @@ class LatentFamily(base.Family):
         return base.TrainState(rep, rep, rep, base.bank_sharding(mesh, meta) if self.warm else None)
 
     def make_update(self, tx: optax.GradientTransformation, mesh=None, meta=None):
-        config, warm, d = self.config, self.warm, self.latent_dim
-        i_cfg = config.inference
-        i_steps, i_kwargs = int(i_cfg.num_steps), latent_chains.inference_kwargs(i_cfg)
-        init_std, seed = float(i_cfg.init_std), int(config.seed)
-        data_noise_std = optim.make_data_noise_schedule(config.training)
-        constrain = parallel.split_constraint(mesh) or (lambda a: a)
-        energy = self.model.energy
+        warm, d, inference = self.warm, self.latent_dim, self.config.inference
+        steps, chain_kwargs = int(inference.num_steps), latent_chains.inference_kwargs(inference)
+        init_std, energy = float(inference.init_std), self.model.energy
 
-        def update(state: base.TrainState, batch: base.Batch):
-            key = keys.step_key(seed, state.step)
-            frozen = jax.lax.stop_gradient(state.params)
-            sigma_data = data_noise_std(state.step)
-            x = constrain(batch.x + sigma_data * jax.random.normal(
-                jax.random.fold_in(key, 1), batch.x.shape, batch.x.dtype))
+        def objective(state, batch, x, frozen, key, constrain):
+            """The E-step's codes z of the data x, then the family's M-step ``objective``."""
             if warm:
                 z0 = state.bank[batch.index]
             else:
                 z0 = latent_chains.init_latents(jax.random.fold_in(key, 2), x.shape[0], d,
                                                 init_std)
             post = latent_chains.infer(lambda a, b: energy(frozen, a, b), x, z0,
-                                       jax.random.fold_in(key, 3), i_steps, constrain=constrain,
-                                       **i_kwargs)
+                                       jax.random.fold_in(key, 3), steps, constrain=constrain,
+                                       **chain_kwargs)
             z = jax.lax.stop_gradient(post.x)
             loss_fn, metrics = self.objective(frozen, x, z, jax.random.fold_in(key, 0),
                                               constrain, state.step)
-            (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
             bank = state.bank.at[batch.index].set(z) if warm else None
-            metrics.update(aux, loss=loss, grad_norm_params=optax.tree.norm(grads),
-                           param_norm=optax.tree.norm(params), grad_norm_z=post.grad_norm,
-                           z_mean=jnp.mean(z), z_std=jnp.std(z), data_noise_std=sigma_data)
-            return base.TrainState(state.step + 1, params, opt_state, bank), metrics
+            return update_lib.Objective(loss_fn, dict(
+                metrics, grad_norm_z=post.grad_norm, z_mean=jnp.mean(z), z_std=jnp.std(z)), bank)
 
-        return base.jit_update(update, self.state_shardings(mesh, meta) if mesh else None, mesh)
+        return update_lib.make_update(self, objective, tx, mesh, meta)
 
     def make_encoder(self, config=None):
         """``encode(params, x_B, key) -> z_Bd``: the ``inference`` chain from a cold start
         (z_0 key ``fold_in(key, 0)``, chain noise ``fold_in(key, 1)``), jit-compiled. With
         ``inference.num_chains`` R > 1 the code is the mean of R such chains (chain r keyed
         by ``fold_in(key, r)``), a Monte Carlo estimate of E[z | x] (training uses one)."""
-        i_cfg = (config or self.config).inference
-        i_kwargs = latent_chains.inference_kwargs(i_cfg)
+        inference = (config or self.config).inference
+        chain_kwargs = latent_chains.inference_kwargs(inference)
         energy, d = self.model.energy, self.latent_dim
-        num_chains = int(i_cfg.get("num_chains", 1))
+        num_chains = int(inference.get("num_chains", 1))
         if num_chains < 1:
             raise ValueError(f"inference.num_chains={num_chains}: it must be at least 1")
 
         def encode_one(params, x_B, key):
             z0 = latent_chains.init_latents(jax.random.fold_in(key, 0), x_B.shape[0], d,
-                                            float(i_cfg.init_std))
+                                            float(inference.init_std))
             return latent_chains.infer(lambda a, b: energy(params, a, b), x_B, z0,
-                                       jax.random.fold_in(key, 1), int(i_cfg.num_steps),
-                                       **i_kwargs).x
+                                       jax.random.fold_in(key, 1), int(inference.num_steps),
+                                       **chain_kwargs).x
 
         def encode(params, x_B, key):
             if num_chains == 1:

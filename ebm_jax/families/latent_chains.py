@@ -66,10 +66,10 @@ def synthesize(log_prior_fn: Callable[[Array], Array], generate_fn: Callable[[Ar
 def synthesis_kwargs(config) -> dict:
     """The keyword arguments of ``synthesize`` held in a config: the ``sampling`` block's s and
     sigma of z, its unrolling and method, and the ``inference`` block's z_0 scale."""
-    s_cfg = config.sampling
-    method = sampler.method_of(s_cfg)
-    return dict(method=method, **sampler.METHODS[method].options(s_cfg),
-                step_size=float(s_cfg.latent_step_size),
-                noise_std=float(s_cfg.latent_noise_std),
-                unroll=sampler.resolve_unroll(s_cfg.get("unroll", 0), sampler.default_unroll()),
+    sampling = config.sampling
+    method = sampler.method_of(sampling)
+    return dict(method=method, **sampler.METHODS[method].options(sampling),
+                step_size=float(sampling.latent_step_size),
+                noise_std=float(sampling.latent_noise_std),
+                unroll=sampler.resolve_unroll(sampling.get("unroll", 0), sampler.default_unroll()),
                 latent_init_std=float(config.inference.init_std))

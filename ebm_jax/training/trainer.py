@@ -155,22 +155,23 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
     ds = validation.load_dataset(config.data, config.seed)
     family = validation.checked(registry.build_family, config, ds.shape)
     mesh = parallel.make_mesh() if mesh is None else mesh
-    t_cfg, g_cfg = config.training, config.guard
-    validation.check_batch_size(t_cfg.batch_size, mesh)
+    training_config, guard_config = config.training, config.guard
+    validation.check_batch_size(training_config.batch_size, mesh)
     changes = validation.check_resume(workdir, config, ds.shape, allow_config_change)
     meta = state_meta(family, workdir, len(ds), mesh)
-    events = tensorboard.EventLog(workdir, t_cfg.tensorboard)
+    events = tensorboard.EventLog(workdir, training_config.tensorboard)
     record = guard.Record.load(workdir)
-    growth = guard.Growth(g_cfg, family.guard_spec)
+    growth = guard.Growth(guard_config, family.guard_spec)
 
     def compile_update(lr_scale: float):
-        tx = optim.make_optimizer(optim.scaled_optim(config.optim, lr_scale), t_cfg.num_steps)
+        tx = optim.make_optimizer(optim.scaled_optim(config.optim, lr_scale),
+                                  training_config.num_steps)
         return tx, family.make_update(tx, mesh, meta)
 
     tx, update = compile_update(record.lr_scale)
     init = run_state.initializer(family, tx, mesh, meta)
     fresh_state = lambda: init(keys.init_key(config.seed))
-    ckpt = checkpointing.Checkpointer(workdir, t_cfg.keep_checkpoints)
+    ckpt = checkpointing.Checkpointer(workdir, training_config.keep_checkpoints)
     state, _ = run_state.restore_state(ckpt, lambda _: fresh_state())
     if int(state.step):
         logging.info("resumed from %s at step %d", workdir, int(state.step))
@@ -184,11 +185,11 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                  mesh.devices.size)
 
     run_sampler = family.make_sampler(mesh=mesh)
-    read_rows, place = batch_reader(ds, t_cfg.batch_size, config.seed, mesh)
+    read_rows, place = batch_reader(ds, training_config.batch_size, config.seed, mesh)
     writer = workdir_files.MetricsWriter(workdir, events)
     writer.truncate(int(state.step))
 
-    step, total = int(state.step), int(t_cfg.num_steps)
+    step, total = int(state.step), int(training_config.num_steps)
     every = lambda n: step % n == 0 or step == total
     bar = None
     if progress and distributed.is_main_process():
@@ -207,14 +208,14 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
             pending.append((step, metrics))
             if bar is not None:
                 bar.update(1)
-            if not (every(t_cfg.log_every) or every(t_cfg.sample_every)
-                    or every(t_cfg.checkpoint_every) or stop.signum is not None):
+            if not (every(training_config.log_every) or every(training_config.sample_every)
+                    or every(training_config.checkpoint_every) or stop.signum is not None):
                 continue
             # Every update is checked, but the host waits for the device only here.
             rows, pending = jax.device_get(pending), []
-            trip = guard.first_trip(rows, g_cfg, family.guard_spec, growth)
+            trip = guard.first_trip(rows, guard_config, family.guard_spec, growth)
             if trip is not None:
-                step = roll_back(trip, ckpt, record, writer, workdir, g_cfg)
+                step = roll_back(trip, ckpt, record, writer, workdir, guard_config)
                 growth.rewind(step)
                 _, update = compile_update(record.lr_scale)
                 state = ckpt.restore(state, step) if step else fresh_state()
@@ -226,12 +227,12 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
                     bar.update(step)
                 continue
             logger.write(rows)
-            if every(t_cfg.sample_every):
+            if every(training_config.sample_every):
                 png = write_samples_png(run_sampler, state.params,
                                         keys.plot_key(config.seed, step),
-                                        t_cfg.num_plot_samples, workdir, step, ds, mesh)
+                                        training_config.num_plot_samples, workdir, step, ds, mesh)
                 events.image(step, "samples", png)
-            if every(t_cfg.checkpoint_every) or stop.signum is not None:
+            if every(training_config.checkpoint_every) or stop.signum is not None:
                 ckpt.save(state)
             if stop.signum is not None:
                 ckpt.close()
