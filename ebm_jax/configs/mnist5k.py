@@ -6,15 +6,16 @@ sigma_data = 0.03, Adam at a constant 1e-4, m = 64, no buffer, no spectral norm,
 loss), with nf = 32.
 
 Run:    python train.py --config=configs/mnist5k.py --workdir=runs/mnist5k
-        python evaluate.py --mode=fid --workdir=runs/mnist5k --step=200
+        python evaluate.py --mode=fid --workdir=runs/mnist5k --step=300
 Expect: NOT the target (digit FID <= 10 in <= 30 minutes, all 10 classes). Measured on 2
         cores of an AMD EPYC (family 25) shared with other users' jobs (load average 12 to
         24), one seed, a median of 12.3 s per update (7.8 to 24.7; quiet cores not
         measured; the input gradient is the matrix-product form, grad_impl=auto): no
         rollback, the energy gap within -0.4 to 0.4 and the saturation 0.33 to 0.54 from
         update 100 to 200; digit FID on 500 fresh samples 180.6 at update 100 and 109.9 at
-        update 200 (28% confident, 9 classes; held-out real digits 2.0, noise 549.5).
-        200 updates took 42.5 minutes of those shared cores, start-up included.
+        update 200 (28% confident, 9 classes; held-out real digits 2.0, noise 549.5) and
+        65.8 at update 300 (34% confident, 9 classes). 200 updates took 42.5 minutes of
+        those shared cores, start-up included.
 What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
         - configs/digits.py moved here (K = 25, lr 3e-4 cosine): the gap went from -7.4 at
           update 50 (saturation 0.69) to 848 at update 83, where the default guard rolled
