@@ -132,7 +132,7 @@ def test_no_module_is_over_400_lines():
     assert not long, long
 
 
-BRANCH = re.compile(r"""family\w*\s*(==|!=|\bin\b)\s*[(\[]?\s*["']""")
+BRANCH = re.compile(r"""family\w*(\.name)?\s*(==|!=|\bin\b)\s*[(\[]?\s*["']""")
 
 
 def test_no_module_branches_on_the_family_name():
@@ -144,6 +144,7 @@ def test_no_module_branches_on_the_family_name():
     assert not offenders, offenders
     assert BRANCH.search('if model.family == "generator":')
     assert BRANCH.search("family in ('ebm', 'latent_ebm')")
+    assert BRANCH.search('if run.family.name == "latent_ebm":')
 
 
 def test_every_module_imports_on_its_own_in_a_fresh_interpreter():

@@ -123,6 +123,9 @@ def test_bpd_mode_on_a_gelu_ebm_writes_the_bound_and_the_review_diagnostic(gelu_
     stats, protocol = saved["stats"], saved["protocol"]
     assert protocol["obs_std_source"].startswith("fitted on the training split")
     assert float(protocol["obs_std"]) in [float(t) for t in protocol["obs_std_grid_bound"]]
+    grid = [float(t) for t in protocol["obs_std_grid_bound"]]
+    assert protocol["obs_std_at_grid_end"] == (float(protocol["obs_std"]) in (min(grid),
+                                                                           max(grid)))
     assert "integrated over each value's bin" in protocol["discretisation"]
     # The saved points are the digits themselves, on their 17 levels.
     np.testing.assert_allclose(points * 8 + 8, np.round(points * 8 + 8), atol=1e-5)

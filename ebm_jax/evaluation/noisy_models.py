@@ -21,7 +21,6 @@ from ebm_jax.core import ais, flow, iwae, logdet
 from ebm_jax.core.prior import Prior
 
 Array = jax.Array
-FAMILIES = ("ebm", "generator", "latent_ebm")
 
 
 class NoisyModel(NamedTuple):

@@ -39,6 +39,7 @@ INTERPOLATION = "interpolation"    # ``interpolate``: samples from z_rho between
 RECONSTRUCTION = "reconstruction"  # ``make_reconstructor``: x -> its reconstruction
 INFERENCE = "inference"            # ``make_encoder``: x -> its inferred latent code z
 LATENT = "latent"                  # ``latent_dim``: x is decoded from a code z of that size
+ENERGY_PRIOR = "energy_prior"      # ``model.log_prior(params, z)``: u(z) - |z|^2 / 2, unnormalised
 
 
 class TrainState(flax.struct.PyTreeNode):

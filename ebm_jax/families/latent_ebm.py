@@ -63,7 +63,7 @@ from ebm_jax.runtime import parallel
 
 class LatentEBM(latent.LatentFamily):
     name = "latent_ebm"
-    capabilities = latent.LatentFamily.capabilities | {base.SNAPSHOTS}
+    capabilities = latent.LatentFamily.capabilities | {base.SNAPSHOTS, base.ENERGY_PRIOR}
     guard_spec = base.GuardSpec(
         finite=("loss", "energy_gap", "prior_gap", "grad_norm_params", "grad_norm_prior",
                 "grad_norm_z", "param_norm", "samples_mean", "samples_std", "z_std"),

@@ -17,6 +17,7 @@ then fixed for the evaluated split; ``--obs_std`` overrides either.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -28,6 +29,7 @@ import numpy as np
 from ebm_jax import data
 from ebm_jax.core import iwae
 from ebm_jax.evaluation import common, likelihood, noisy_models, options, splits
+from ebm_jax.families import base
 from ebm_jax.runtime import validation
 
 NUM_IMAGES = options.NUM_IMAGES.but(help="points scored (default: the whole split, or 1,000 "
@@ -58,7 +60,7 @@ NUM_TEMPS = options.NUM_TEMPS.but(default=200)
 MCMC_STEP_SIZE = options.MCMC_STEP_SIZE.but(help="AIS's MALA step size, in the proposal's "
                                             "whitened coordinates", default=0.5)
 
-TAU_GRID_IMAGES = (0.03, 0.05, 0.1, 0.2, 0.3)
+TAU_GRID_IMAGES = (0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 TAU_GRID_TOY = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 ESTIMATOR = ("importance-weighted bound (Burda, Grosse & Salakhutdinov 2016) with a "
              "Gauss-Newton Laplace proposal at the posterior mode in u-space (u ~ N(0, I) "
@@ -94,7 +96,7 @@ def _points(run, config, request, num_default: int):
 def _model(run, config, request, key):
     """The family's noisy model and the protocol and stats of its own parts."""
     family = run.family
-    if family.name == "ebm":
+    if base.FLOW in family.capabilities:
         method = request.option(LOGDET)
         ld_kwargs = {"chunk_size": int(request.option(CHUNK_SIZE))} if method in (
             "exact", "per_step") else {}
@@ -113,7 +115,7 @@ def _model(run, config, request, key):
             proto.pop(name, None)
         return model, proto, {}
     log_z, stats, proto = None, {}, {"latent_dim": family.latent_dim}
-    if family.name == "latent_ebm":
+    if base.ENERGY_PRIOR in family.capabilities:
         chains, temps = 1024, 500
         res = jax.jit(lambda p, k: noisy_models.latent_log_z(
             lambda z: family.model.log_prior(p, z), family.latent_dim, k,
@@ -134,9 +136,13 @@ def _obs_std(model, request, score_fit, is_image):
         return model.obs_std, {"obs_std_source": "the model's obs_std"}
     grid = TAU_GRID_IMAGES if is_image else TAU_GRID_TOY
     tau, scores = likelihood.fit_obs_std(score_fit, grid)
+    at_end = tau in (min(grid), max(grid))
+    if at_end:
+        logging.warning("bpd: the fitted tau %g is at an end of its grid %s; the bound might "
+                        "rise past it (--obs_std sets tau)", tau, grid)
     return tau, {"obs_std_source": "fitted on the training split: the grid's value with the "
-                 "largest mean bound", "obs_std_grid_bound": {str(t): v
-                                                              for t, v in scores.items()}}
+                 "largest mean bound", "obs_std_at_grid_end": at_end,
+                 "obs_std_grid_bound": {str(t): v for t, v in scores.items()}}
 
 
 def _timed(seconds: dict, stage: str, fn, *args):
@@ -270,7 +276,7 @@ def evaluate_bpd(run, config, out_dir: str, request) -> dict:
 
 
 def check(run, config, request) -> None:
-    if run.family.name not in noisy_models.FAMILIES:
+    if not {base.FLOW, base.LATENT} & run.family.capabilities:
         raise validation.InputError(
             f"--mode=bpd does not apply: a {run.family.name} run has no noisy latent model")
     if run.is_image:
