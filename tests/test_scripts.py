@@ -88,6 +88,19 @@ def test_help_lists_the_flags_and_exits_0():
         assert "--mode" in out.stdout and "--num_samples" in out.stdout
 
 
+def test_help_into_a_closed_pipe_exits_0_without_a_traceback():
+    """``evaluate.py --help | head -1``, made certain: the pipe's reader is gone before the
+    help is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "evaluate.py", "--help"], cwd=ROOT,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_an_unprepared_tfds_data_set_is_a_clear_error_not_a_traceback(tmp_path):
     out = run("train.py", "--config=configs/cifar10.py", f"--workdir={tmp_path / 'run'}",
               f"--config.data.data_dir={tmp_path / 'empty'}", "--noprogress", returncode=1)

@@ -15,6 +15,7 @@ Errors are printed without a traceback unless ``verbose``.
 """
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -89,7 +90,10 @@ def parse_flags(argv: list[str], flag_values, reference, help_text: str | None =
     with status 0 (absl's own exits with 1): ``help_text``, where given."""
     argv = resolve_config_names(argv)
     if help_text is not None and any(arg.split("=")[0] in SHORT_HELP_FLAGS for arg in argv[1:]):
-        print(help_text)
+        try:
+            print(help_text, flush=True)
+        except BrokenPipeError:  # `--help | head`: the reader left; no traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     try:
         validation.check_field_names(validation.override_names(argv[1:]), reference)
