@@ -115,7 +115,7 @@ def buffer_samples(run, num_samples: int, seed: int) -> np.ndarray | None:
     """``num_samples`` chains (at most the buffer's size) of a persistent run's saved replay
     buffer, rows drawn without replacement by ``numpy.random.default_rng(seed)``; None for a
     run without one (``training.chains='short_run'``, other families)."""
-    if run.bank is None or not getattr(run.family, "persistent", False):
+    if run.bank is None or not run.family.persistent:
         return None
     bank = distributed.gather(run.bank)
     rows = np.random.default_rng(seed).choice(len(bank), min(num_samples, len(bank)),

@@ -90,6 +90,7 @@ class Family(abc.ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     guard_spec: ClassVar[GuardSpec]
     progress_fields: ClassVar[dict[str, str]] = {}
+    persistent: bool = False  # chains that start from a replay buffer (``TrainState.bank``)
 
     def __init__(self, config, data_shape: Sequence[int]):
         self.config = config
