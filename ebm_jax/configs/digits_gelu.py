@@ -16,13 +16,13 @@ Expect: after the 2,000 updates (40 minutes on 2 CPU cores shared with other job
         README's Likelihood section). After 200 updates: 3.10 bits/dim, error 0.005. A
         full-covariance Gaussian scores 2.86; digits hold 17 levels, and log2(17) = 4.09 is the
         uniform model's value.
-        Held-out bound (README, Likelihood), measured on the first 64 test digits:
-        python evaluate.py --mode=bpd --workdir=runs/digits_gelu --num_images=64 \
-            --fit_images=32 --ais_images=4
-        gives 2.552 +- 0.025 bits/dim at S = 1,000 (3.815 at S = 1; tau = 0.3 fitted), the
-        review figure 1.612 with all 64 latents pinned; 1,441 s of CPU time, 51 min wall on 2
-        cores of an AMD EPYC shared with other jobs (AIS on 4 digits 506 s of it, since made
-        1.6x cheaper); each importance draw takes K = 100 steps against digits.py's 25.
+        Held-out bound (README, Likelihood), on the 297 test digits:
+        python evaluate.py --mode=bpd --workdir=runs/digits_gelu --fit_images=32 \
+            --ais_images=4
+        gives 2.541 +- 0.013 bits/dim at S = 1,000 (3.770 at S = 1; tau = 0.3 fitted), the
+        review figure 1.590 with all 297 latents pinned; 3,331 s of CPU time, 48.2 min wall
+        on 2 cores of an AMD EPYC (family 25, model 17) shared with a CI run; each
+        importance draw takes K = 100 steps against digits.py's 25.
 """
 from ebm_jax.configs import digits
 
