@@ -9,7 +9,7 @@ import pytest
 
 from ebm_jax.evaluation import runner
 from ebm_jax.evaluation.modes import probe
-from ebm_jax.runtime import parallel
+from ebm_jax.runtime import parallel, workdir_files
 from ebm_jax.training import trainer
 from tests.conftest import tiny_config
 
@@ -40,6 +40,14 @@ def test_probe_and_held_out_reconstruction_carry_their_baselines(held_out_workdi
                           num_images=297)
     saved = json.load(open(os.path.join(held_out_workdir, "eval", "reconstruction.json")))
     assert saved["protocol"]["split"] == "test" and min(saved["protocol"]["indices"]) >= 1500
+    # Both records name the inference chain that made z, not the synthesis chain.
+    inference = workdir_files.read_config(held_out_workdir).inference
+    for record in (result["protocol"], saved["protocol"]):
+        assert (record["K"], record["step_size"], record["noise_std"], record["init_std"],
+                record["num_chains"], record["start"]) == (
+            inference.num_steps, pytest.approx(inference.step_size),
+            pytest.approx(inference.noise_std), pytest.approx(inference.init_std),
+            inference.get("num_chains", 1), "cold")
     assert len(saved["mse_per_example"]) == 297
     base = saved["baselines"]
     assert 0 < base["pca3_mse_per_pixel"] < base["mean_image_mse_per_pixel"]

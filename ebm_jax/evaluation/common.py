@@ -64,6 +64,13 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
             "num_samples": int(num_samples), "seed": int(seed), "checkpoint_step": int(step)}
 
 
+def encoder_protocol(run, config, num_samples: int, seed: int, step: int) -> dict:
+    """The record of a mode that encodes x into z: a latent family's inference chain
+    (``encoder_protocol``), not its synthesis chain, plus what was encoded."""
+    return {**run.family.with_config(config).encoder_protocol(config),
+            "num_samples": int(num_samples), "seed": int(seed), "checkpoint_step": int(step)}
+
+
 def batch_keys(num_samples: int, seed: int, batch_size: int):
     """``(key, n)`` per batch: batch ``i`` of ``n <= batch_size`` chains uses
     ``fold_in(key(seed), i)``, the convention of every mode that draws fresh chains."""

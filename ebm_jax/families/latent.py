@@ -130,6 +130,16 @@ class LatentFamily(base.Family):
 
         return jax.jit(encode)
 
+    def encoder_protocol(self, config=None) -> dict:
+        """What ``make_encoder`` computes, for the records of the modes that use it: the
+        ``inference`` chain's K, s, sigma and z_0's std, the chains averaged, and its start
+        (always cold: a held-out x has no stored z)."""
+        inference = (config or self.config).inference
+        chain = latent_chains.inference_kwargs(inference)
+        chain.pop("unroll")  # how the loop is compiled, not what it computes
+        return {"K": int(inference.num_steps), **chain, "init_std": float(inference.init_std),
+                "num_chains": int(inference.get("num_chains", 1)), "start": "cold"}
+
     @abc.abstractmethod
     def decode(self, params, z_Bd, config=None):
         """x from a code: the reconstruction's second half."""

@@ -67,7 +67,7 @@ def evaluate_probe(run, config, out_dir: str, request: common.Request) -> dict:
                                                     y_test, request.seed),
            "probe_accuracy_pixels": probe_accuracy(x_train, y_train, x_test, y_test,
                                                    request.seed)}
-    protocol = common.protocol(config, len(x_test), request.seed, run.step)
+    protocol = common.encoder_protocol(run, config, len(x_test), request.seed, run.step)
     protocol.update(family=run.family.name, latent_dim=d, num_train=len(x_train),
                     num_test=len(x_test), classifier="multinomial logistic regression, L2, "
                     "standardised features")

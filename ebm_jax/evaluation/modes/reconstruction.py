@@ -91,7 +91,11 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
     arrays = dict(target=x_target, z=z, x=x_rec)
     grid = np.concatenate([x_target[:, None], x_rec[:, None]], axis=1)
     columns, xlabel = ["target", "reconstruction"], "the target, then its reconstruction"
-    protocol = common.protocol(config, num_images, request.seed, run.step)
+    latent = run.family.refuse(base.LATENT) is None
+    if latent:  # z comes from the inference chain; the synthesis chain plays no part
+        protocol = common.encoder_protocol(run, config, num_images, request.seed, run.step)
+    else:
+        protocol = common.protocol(config, num_images, request.seed, run.step)
     protocol.update(family=run.family.name, **source)
     if out.snapshots is not None:
         snaps_TB = distributed.gather(out.snapshots)[:, :n]
@@ -108,7 +112,7 @@ def evaluate_reconstruction(run, config, out_dir: str, request: common.Request) 
         value_B = distributed.gather(value_B)[:n]
         result_stats[f"latent_fraction_{name}"] = float(np.mean(value_B) / np.prod(run.data_shape))
     baselines = {}
-    if run.family.refuse(base.LATENT) is None and source["targets"] == "data":
+    if latent and source["targets"] == "data":
         latent_dim = run.family.latent_dim
         train = splits.load_split(config, "train", PCA_MAX_TRAIN)
         baselines[f"pca{latent_dim}_mse_per_pixel"] = pca_mse(train, x_target, latent_dim)
