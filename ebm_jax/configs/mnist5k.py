@@ -6,16 +6,15 @@ sigma_data = 0.03, Adam at a constant 1e-4, m = 64, no buffer, no spectral norm,
 loss), with nf = 32.
 
 Run:    python train.py --config=configs/mnist5k.py --workdir=runs/mnist5k
-        python evaluate.py --mode=fid --workdir=runs/mnist5k --step=300
-Expect: NOT the target (digit FID <= 10 in <= 30 minutes, all 10 classes). Measured on 2
-        cores of an AMD EPYC (family 25) shared with other users' jobs (load average 12 to
-        24), one seed, a median of 12.3 s per update (7.8 to 24.7; quiet cores not
-        measured; the input gradient is the matrix-product form, grad_impl=auto): no
-        rollback, the energy gap within -0.4 to 0.4 and the saturation 0.33 to 0.54 from
-        update 100 to 200; digit FID on 500 fresh samples 180.6 at update 100 and 109.9 at
-        update 200 (28% confident, 9 classes; held-out real digits 2.0, noise 549.5) and
-        65.8 at update 300 (34% confident, 9 classes). 200 updates took 42.5 minutes of
-        those shared cores, start-up included.
+        python evaluate.py --mode=fid --workdir=runs/mnist5k --step=400
+Expect: NOT the target (digit FID <= 10 in <= 30 minutes, all 10 classes). One seed, on 2
+        cores of an AMD EPYC (family 25, model 17): an update takes 4.03 s on quiet cores
+        (benchmarks/run.py --settings 32:32 --cases update), so 400 updates are about 27
+        minutes. No rollback in 520 updates; the energy gap within -0.4 to 0.6 from update
+        100 to 300 and within -1.15 to 1.10 from 300 to 520, the saturation 0.33 to 0.62.
+        Digit FID on 500 fresh samples (held-out real digits 2.0, noise 549.5): 180.6 at
+        update 100, 109.9 at 200, 65.8 at 300, 50.7 at 400 (41% confident, 9 classes) and
+        55.0 at 500 (37% confident, 10 classes): the FID stops falling after update 400.
 What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
         - configs/digits.py moved here (K = 25, lr 3e-4 cosine): the gap went from -7.4 at
           update 50 (saturation 0.69) to 848 at update 83, where the default guard rolled
@@ -24,11 +23,13 @@ What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
           the gap grew to 665 at update 225 and after every rollback with a halved rate;
           the guard stopped it at update 392.
         - K = 100, lr 1e-4 constant (this config): the same FID at update 200 as K = 25
-          (109.9 against 110.1), a lower one at 100 (180.6 against 207.1), and a calm gap
-          (|gap| <= 0.4 from update 100 to 200, against 19.7 at 200 for K = 25), at about
-          4 times the cost per update; still no rollback at update 310 (gap within -0.16
-          to 0.62 over updates 200 to 300), when the run was stopped. Sampled with
-          K2 = 200 instead of K1 = 100, the model at update 200 scores 92.5.
+          (109.9 against 110.1), a lower one at 100 (180.6 against 207.1), and a calm gap,
+          at about 4 times the cost per update. Sampled with K2 = 200 instead of K1 = 100,
+          the model at update 200 scores 92.5.
+        - nf = 16 (1.56 s per update on quiet cores): FID 113.7 at update 200, then 105.9,
+          95.6 and 97.0 at 300, 400 and 500, 8 classes throughout.
+        - At nf = 16 and update 200: K = 25 195.6, K = 50 135.9, K = 100 113.7, and dynamic
+          K ~ U{100..120} (sampling.num_steps_max = 120) 133.2.
 """
 from ebm_jax.configs import digits
 
