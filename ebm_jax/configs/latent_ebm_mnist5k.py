@@ -9,8 +9,9 @@ Run:    python train.py --config=configs/latent_ebm_mnist5k.py --workdir=runs/la
             --num_images=500
         python evaluate.py --mode=fid --workdir=runs/latent_ebm_mnist5k
 Expect: 2,500 updates, no rollback (one seed, 2 cores of an AMD EPYC, family 25: the first
-        1,000 took 34.4 minutes on one core, beside another run on the other; the rest about
-        1.0 s per update on both cores, beside one other run). Digit FID on 500 fresh samples
+        1,000 took 34.4 minutes on one core, beside another run on the other; updates 1,000
+        to 1,800 ran beside two or three other runs, and from 1,800 on about 1.0 s per update
+        on both cores beside one other run). Digit FID on 500 fresh samples
         (held-out real digits 2.0, noise 549.5): 69.8 at update 500, 67.8 at 1,000, 52.3 at
         1,500, 53.7 at 2,000 and 37.1 at 2,500 (51% confident), all 10 classes from 750 on;
         most samples are clean digits, some empty or a few dots. On the 500 held-out digits

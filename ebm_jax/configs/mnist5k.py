@@ -8,10 +8,11 @@ loss), with nf = 32.
 Run:    python train.py --config=configs/mnist5k.py --workdir=runs/mnist5k
         python evaluate.py --mode=fid --workdir=runs/mnist5k --step=400
 Expect: NOT the target (digit FID <= 10 in <= 30 minutes, all 10 classes). One seed, on 2
-        cores of an AMD EPYC (family 25, model 17): an update takes 4.03 s on quiet cores
-        (benchmarks/run.py --settings 32:32 --cases update), so 400 updates are about 27
-        minutes. No rollback in 520 updates; the energy gap within -0.4 to 0.6 from update
-        100 to 300 and within -1.15 to 1.10 from 300 to 520, the saturation 0.33 to 0.62.
+        cores of an AMD EPYC (family 25, model 17): an update takes 3.7 s in training alone on
+        the 2 cores (4.03 s in benchmarks/run.py --settings 32:32 --cases update), so 400
+        updates are 25 to 27 minutes. No rollback in 520 updates; the energy gap within
+        -0.4 to 0.6 from update 100 to 300 and within -1.15 to 1.10 from 300 to 520, the
+        saturation 0.33 to 0.62.
         Digit FID on 500 fresh samples (held-out real digits 2.0, noise 549.5): 180.6 at
         update 100, 109.9 at 200, 65.8 at 300, 50.7 at 400 (41% confident, 9 classes) and
         55.0 at 500 (37% confident, 10 classes): the FID stops falling after update 400.
@@ -26,8 +27,9 @@ What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
           (109.9 against 110.1), a lower one at 100 (180.6 against 207.1), and a calm gap,
           at about 4 times the cost per update. Sampled with K2 = 200 instead of K1 = 100,
           the model at update 200 scores 92.5.
-        - Adam 3e-4 constant at K = 100: FID 100.2 at update 100 and 61.5 at 200 (9
-          classes), no rollback, |gap| <= 6.2; not run past update 200.
+        - Adam 3e-4 constant at K = 100: FID 100.2 at update 100, 61.5 at 200 and 52.0 at
+          300 (9 classes), no rollback, |gap| <= 6.2; 3.74 s per update alone on the 2
+          cores, so update 300 is about 19 minutes.
         - nf = 16 (1.56 s per update on quiet cores): FID 113.7 at update 200, then 105.9,
           95.6 and 97.0 at 300, 400 and 500, 8 classes throughout.
         - At nf = 16 and update 200: K = 25 195.6, K = 50 135.9, K = 100 113.7, and dynamic
