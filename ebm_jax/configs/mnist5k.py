@@ -28,8 +28,8 @@ What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands):
           at about 4 times the cost per update. Sampled with K2 = 200 instead of K1 = 100,
           the model at update 200 scores 92.5.
         - Adam 3e-4 constant at K = 100: FID 100.2 at update 100, 61.5 at 200, 52.0 at 300
-          and 43.9 at 400 (all 10 classes), no rollback, |gap| <= 6.2; 3.74 s per update
-          alone on the 2 cores, so update 400 is about 25 minutes.
+          and 43.9 at 400 (all 10 classes), 43.7 at 500, no rollback, |gap| <= 6.2; 3.7 s
+          per update alone on the 2 cores, so update 400 is about 25 minutes.
         - nf = 16 (1.56 s per update on quiet cores): FID 113.7 at update 200, then 105.9,
           95.6 and 97.0 at 300, 400 and 500, 8 classes throughout.
         - At nf = 16 and update 200: K = 25 195.6, K = 50 135.9, K = 100 113.7, and dynamic
