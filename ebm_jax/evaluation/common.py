@@ -67,7 +67,7 @@ def protocol(config, num_samples: int, seed: int, step: int) -> dict:
 def encoder_protocol(run, config, num_samples: int, seed: int, step: int) -> dict:
     """The record of a mode that encodes x into z: a latent family's inference chain
     (``encoder_protocol``), not its synthesis chain, plus what was encoded."""
-    return {**run.family.with_config(config).encoder_protocol(config),
+    return {**run.family.encoder_protocol(config),
             "num_samples": int(num_samples), "seed": int(seed), "checkpoint_step": int(step)}
 
 
