@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ebm_jax import data  # noqa: E402
 from ebm_jax.core import iwae  # noqa: E402
 from ebm_jax.evaluation import noisy_models  # noqa: E402
 from ebm_jax.families import registry  # noqa: E402
 
-GRAYSCALE = ("digits", "mnist", "mnist5k")
 DEFAULTS = {"inversion": 200, "mode_search": 100, "proposal": 8, "draws": 1000}
 
 
@@ -70,15 +70,12 @@ def main(argv=None):
     p.add_argument("--num_probes", type=int, default=8, help="the diagonal's probes")
     p.add_argument("--num_steps", type=int, default=0, help="K (0: the config's)")
     p.add_argument("--obs_std", type=float, default=0.1)
-    p.add_argument("--channels", type=int, default=0,
-                   help="the images' channels (0: 1 for the digit sets, else 3)")
     a = p.parse_args(argv)
 
     config = _config(a.config)
     if a.num_steps:
         config.sampling.num_steps = a.num_steps
-    channels = a.channels or (1 if config.data.dataset in GRAYSCALE else 3)
-    shape = (int(config.data.image_size),) * 2 + (channels,)
+    shape = data.image_shape(config.data)
     family = registry.build_family(config, shape)
     params = family.init_params(jax.random.key(0))
     levels = 256

