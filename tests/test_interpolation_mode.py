@@ -7,7 +7,7 @@ import numpy as np
 
 from ebm_jax.core import interpolation, sampler
 from ebm_jax.core.prior import Prior
-from ebm_jax.evaluation import loaded_run
+from ebm_jax.evaluation import digit_features, loaded_run
 from ebm_jax.evaluation import runner
 
 
@@ -39,6 +39,18 @@ def test_rho_one_column_is_the_chain_of_z1_with_the_same_noise(tiny_workdir):
     assert saved["protocol"]["fixed_noise"] is True
     ends = np.sqrt(np.mean(np.square(x[:, -1] - x[:, 0]).reshape(3, -1), axis=1)).mean()
     np.testing.assert_allclose(result["stats"]["rms_distance_of_ends"], ends, rtol=1e-5)
+
+
+def test_each_rho_gets_the_digit_fid_of_its_column(tiny_workdir):
+    result = runner.evaluate(tiny_workdir, "interpolation", seed=2, num_rows=20, num_cols=3)
+    x = np.load(os.path.join(tiny_workdir, "eval", "interpolation.npy"))
+    spec, params = digit_features.SPECS["digits"], digit_features.load("digits")
+    reference = digit_features.features(spec, params, digit_features.split("digits")[0])[0]
+    for col, rho in enumerate(("0.00", "0.50", "1.00")):
+        point = digit_features.compare(spec, params, x[:, col], reference, kid_subsets=10, seed=2)
+        for m in ("fid", "kid", "confident_fraction"):
+            np.testing.assert_allclose(result["stats"][f"{m}_rho{rho}"], point[m], rtol=1e-6)
+    assert result["stats"]["fid_rho0.50"] > 0
 
 
 def test_without_fixed_noise_columns_draw_their_own_noise():

@@ -344,17 +344,19 @@ def reference_points(spec: Spec, params, num_samples: int, seed: int, **kid) -> 
             "training_copy": compare(spec, params, copy, ref, seed=seed, **kid)}
 
 
-def per_snapshot(config, k2, snaps_TB, seed: int) -> dict:
-    """``fid_K<k>``, ``kid_K<k>`` and ``confident_fraction_K<k>`` of each K2 snapshot for a
-    digit data set (``--mode=transition``), against the training split; {} otherwise. With few
-    samples the FID is biased upwards; compare K2 values at one sample count."""
+def per_snapshot(config, labels, snaps_TB, seed: int, prefix: str = "K") -> dict:
+    """``fid_<prefix><label>``, ``kid_...`` and ``confident_fraction_...`` of each set of
+    samples ``snaps_TB[t]`` for a digit data set (each K2 of ``--mode=transition``, each rho of
+    ``--mode=interpolation``), against the training split; {} otherwise. With few samples the
+    FID is biased upwards; compare sets at one sample count."""
     name = network_for(config.data.dataset)
     if name is None or snaps_TB.shape[1] < 2:
         return {}
     spec, params = SPECS[name], load(name)
     reference = features(spec, params, split(name)[0])[0]
     flat = {}
-    for k, x in zip(k2, snaps_TB):
+    for label, x in zip(labels, snaps_TB):
         point = compare(spec, params, x, reference, kid_subsets=10, seed=seed)
-        flat.update({f"{m}_K{k}": point[m] for m in ("fid", "kid", "confident_fraction")})
+        flat.update({f"{m}_{prefix}{label}": point[m]
+                     for m in ("fid", "kid", "confident_fraction")})
     return flat

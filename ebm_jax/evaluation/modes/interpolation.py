@@ -5,7 +5,9 @@ Each row draws z1, z2 from the family's starting distribution; each column is on
 with ``fixed_noise``, the default, every column replays the same Langevin noise, so a row shows
 how M_theta moves with its initial state alone, and rho = 1 is exactly the chain of z1); for
 the generator it is g(z_rho). The keys derive from ``key(seed)`` as ``Family.interpolate``
-says.
+says. On digit data sets each column (each rho) gets the digit FID, KID and confident fraction
+of its rows (``digit_features.per_snapshot``): with ``--num_rows=500`` they compare with
+``--mode=fid``.
 """
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ import jax
 import numpy as np
 
 from ebm_jax import plotting
-from ebm_jax.evaluation import common, options, stats
+from ebm_jax.evaluation import common, digit_features, options, stats
 from ebm_jax.families import base
 
 
-NUM_ROWS = options.NUM_ROWS.but(help="chains shown as rows (default: num_samples, at most 8)")
+NUM_ROWS = options.NUM_ROWS.but(help="pairs (z1, z2), one row each (default: num_samples, at "
+                                "most 8); the picture shows the first 16; on digit data sets "
+                                "each rho gets the digit FID of its rows (use 500 to compare "
+                                "with --mode=fid)")
+SHOWN_ROWS = 16
 NUM_COLS = options.Option("num_cols", "integer", "values of rho in [0, 1]", default=10,
                           positive=True)
 FIXED_NOISE = options.Option("fixed_noise", "bool", "the same Langevin noise for every rho",
@@ -41,8 +47,9 @@ def evaluate_interpolation(run, config, out_dir: str, request: common.Request) -
     x_BR = np.swapaxes(x_RB, 0, 1)
     np.save(os.path.join(out_dir, "interpolation.npy"), x_BR)
     if run.is_image:
+        shown = x_BR[:SHOWN_ROWS]
         plotting.save_labelled_grid(
-            x_BR.reshape((-1,) + x_BR.shape[2:]), os.path.join(out_dir, "interpolation.png"),
+            shown.reshape((-1,) + shown.shape[2:]), os.path.join(out_dir, "interpolation.png"),
             num_cols, [f"{r:.2f}" for r in rho],
             "ρ, in z_ρ = ρ z₁ + √(1 − ρ²) z₂" + (" (same Langevin noise in every column)"
                                                   if fixed_noise else ""),
@@ -53,11 +60,15 @@ def evaluate_interpolation(run, config, out_dir: str, request: common.Request) -
     protocol = common.protocol(config, num_rows * num_cols, request.seed, run.step)
     protocol.update(num_rows=num_rows, rho=[float(r) for r in rho], fixed_noise=fixed_noise)
     summary = stats.sample_summary(x_RB.reshape((-1,) + x_RB.shape[2:]))
-    return {"mode": "interpolation", "protocol": protocol,
-            "stats": {"rms_step_between_columns": float(step_B.mean()),
-                      "max_rms_step_between_columns": float(step_B.max()),
-                      "rms_distance_of_ends": float(ends.mean()),
-                      "saturation": summary["saturation"]}}
+    flat = {"rms_step_between_columns": float(step_B.mean()),
+            "max_rms_step_between_columns": float(step_B.max()),
+            "rms_distance_of_ends": float(ends.mean()),
+            "saturation": summary["saturation"]}
+    # z_rho has the variance of z1 and z2 at every rho, not their distribution: the FID of the
+    # inner columns against the ends says whether M_theta maps those starts to digits too.
+    flat.update(digit_features.per_snapshot(config, [f"{r:.2f}" for r in rho], x_RB,
+                                            request.seed, prefix="rho"))
+    return {"mode": "interpolation", "protocol": protocol, "stats": flat}
 
 
 MODE = common.Mode("interpolation", evaluate_interpolation, "samples from z_rho = rho z1 + "
