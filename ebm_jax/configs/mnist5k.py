@@ -31,6 +31,8 @@ What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands and 
           by one run.
         - Adam 6e-4 constant: 90.3 at update 100, 47.5 at 200 (10 classes), 51.2 at 300 and
           37.7 at 400; no rollback, saturation up to 0.83 (the guard's bound is 0.9).
+        - Adam b1 = 0.5 with this schedule: 233.3 at update 300 (gap down to -15.6), 37.9 at
+          400 and 36.5 at 450; no rollback.
         - nf = 16 (1.56 s per update on quiet cores): FID 113.7 at update 200, then 105.9,
           95.6 and 97.0 at 300, 400 and 500, 8 classes throughout.
         - At nf = 16 and update 200: K = 25 195.6, K = 50 135.9, K = 100 113.7, and dynamic
