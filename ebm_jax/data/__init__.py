@@ -102,7 +102,6 @@ def get_dataset(data_config, *, seed: int = 0) -> Dataset:
     raise ValueError(f"Unknown dataset {name!r}; valid names: {', '.join(valid_dataset_names())}.")
 
 
-
 def image_shape(data_config) -> tuple[int, int, int]:
     """The (H, W, C) of the images `get_dataset(data_config)` gives, without reading them
     (except a .npy file, which is loaded); for sizing a net or a benchmark before the data are
