@@ -356,7 +356,8 @@ def test_image_shape_is_the_loaded_shape_without_loading(name, image_size):
         loaded = data.get_dataset(cfg)
     expected = {"digits": 1, "mnist5k": 1, "mnist": 1}.get(name, 3)
     assert data.image_shape(cfg) == loaded.shape
-    assert data.image_shape(cfg)[2] == expected and loaded.get(np.arange(1)).shape[1:] == loaded.shape
+    assert data.image_shape(cfg)[2] == expected
+    assert loaded.get(np.arange(1)).shape[1:] == loaded.shape
 
 
 def test_image_shape_of_npy_files_and_of_non_images(tmp_path):

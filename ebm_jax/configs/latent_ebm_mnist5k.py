@@ -19,9 +19,9 @@ Expect: NOT the FID target (<= 30). One seed, 2 cores of an AMD EPYC, family 25,
         or a few dots. The first 1,000 updates took 34.4 minutes on one core beside another
         run; updates 2,800 to 4,000 took 41 minutes on one core beside another run.
         On the 500 held-out digits a reconstruction MSE of 0.0363 per pixel at update 2,500
-        and 0.0425 at 4,000 (PCA-16: 0.0859, the mean image 0.185); at update 1,250 a lower bound of
-        2.178 +- 0.015 bits/dim at S = 1,000 (--mode=bpd --split=test --num_images=500;
-        27 minutes beside other runs).
+        and 0.0425 at 4,000 (PCA-16: 0.0859, the mean image 0.185); at update 1,250 a lower
+        bound of 2.178 +- 0.015 bits/dim at S = 1,000 (--mode=bpd --split=test
+        --num_images=500; 27 minutes beside other runs).
         Cold-started inference (--config.inference.start=cold), 1,000 updates: FID 86.9,
         held-out MSE 0.0488 (45 minutes beside one other run).
         benchmarks/MNIST_RESULTS.md (i) has the commands, the learning rate's path and the

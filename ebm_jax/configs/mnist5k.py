@@ -12,8 +12,9 @@ Expect: NOT the target (digit FID <= 10 in <= 30 minutes, all 10 classes). One s
         the 2 cores (4.03 s in benchmarks/run.py --settings 32:32 --cases update), so the 450
         updates are about 28 minutes. Digit FID on 500 fresh samples (held-out real digits
         2.0, noise 549.5): 100.2 at update 100, 61.5 at 200, 52.0 at 300, 61.0 at 350, 36.7
-        at 400 (45% confident, all 10 classes) and 38.3 at 450. No rollback; the energy gap within -2.5
-        to 6.2 up to update 200 and within -0.6 to 1.4 after it, the saturation at most 0.66.
+        at 400 (45% confident, all 10 classes) and 38.3 at 450. No rollback; the energy gap
+        within -2.5 to 6.2 up to update 200 and within -0.6 to 1.4 after it, the saturation
+        at most 0.66.
 What was tried (one seed each; benchmarks/MNIST_RESULTS.md has the commands and figures):
         - configs/digits.py moved here (K = 25, lr 3e-4 cosine): the gap went from -7.4 at
           update 50 (saturation 0.69) to 848 at update 83, where the default guard rolled

@@ -21,12 +21,11 @@ from ebm_jax.data.images import (
     load_npy_dataset,
 )
 from ebm_jax.data.tfds_source import (
-    DEFAULT_IMAGE_SIZE,
-    NUM_CHANNELS,
     TFDS_NAMES,
     DatasetNotPreparedError,
     is_tfds_name,
     load_tfds_dataset,
+    preprocess_spec,
 )
 from ebm_jax.data.toy import TOY_DENSITIES, ToyDensity, make_toy_dataset
 
@@ -117,8 +116,8 @@ def image_shape(data_config) -> tuple[int, int, int]:
     if name == "mnist5k":
         return (image_size or MNIST_PADDED_SIZE,) * 2 + (1,)
     if isinstance(name, str) and is_tfds_name(name):
-        family = name.split("/", 1)[0]
-        return (image_size or DEFAULT_IMAGE_SIZE[family],) * 2 + (NUM_CHANNELS[family],)
+        spec = preprocess_spec(name, image_size)
+        return (spec["size"],) * 2 + (spec["channels"],)
     dataset = get_dataset(data_config) if name == "npy" else None
     if dataset is not None and dataset.is_image:
         return dataset.shape
