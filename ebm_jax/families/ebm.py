@@ -185,13 +185,17 @@ class EBM(base.Family):
                            learning_rate: float = 0.05, snapshot_every: int | None = 25):
         """``reconstruct(params, x_B, key) -> base.Reconstruction``: z by gradient descent on
         ||x - M_theta(z)||^2 through the noise-free sampler (``flow.invert``, z_0 ~ p_0 with
-        ``key``); ``stats_B`` holds ``at_boundary`` (coordinates of z on the prior's box)."""
-        kw = flow.flow_kwargs((config or self.config).sampling)
+        ``key``); ``stats_B`` holds ``at_boundary`` (coordinates of z on the prior's box).
+        The flow's gradient is the chains' own (``input_grad``), as in ``--mode=bpd``."""
+        sampling_config = (config or self.config).sampling
+        kw = flow.flow_kwargs(sampling_config)
+        grad_of = self.input_grad(sampling_config) or (lambda params: None)
         energy = self.energy
 
         def reconstruct(params, x_B, key):
             inv = flow.invert(lambda v: energy(params, v), x_B, key, num_iters=num_iters,
-                              learning_rate=learning_rate, snapshot_every=snapshot_every, **kw)
+                              learning_rate=learning_rate, snapshot_every=snapshot_every,
+                              grad_fn=grad_of(params), **kw)
             return base.Reconstruction(inv.x, inv.z, inv.snapshots, inv.snapshot_iters,
                                        {"at_boundary": inv.at_boundary_B})
 
