@@ -157,24 +157,44 @@ def test_an_unknown_method_or_chain_kind_is_refused():
         ebm.EBM(config, SHAPE)
 
 
-def test_the_reconstructor_inverts_with_the_chains_gradient_and_agrees_with_jax_grad(
-        monkeypatch):
-    """make_reconstructor hands flow.invert the chains' matrix-product gradient (as --mode=bpd
-    does); its reconstruction matches the one through jax.grad to float rounding."""
-    from ebm_jax.core import flow
-    seen, invert = [], flow.invert
-    monkeypatch.setattr(flow, "invert", lambda *a, **kw: seen.append(kw["grad_fn"]) or invert(
+
+def run_by_grad_impl(monkeypatch, module, name, call):
+    """``call(family, state, batch)`` under grad_impl matmul, then autodiff, with ``module.name``
+    spied on: (the grad_fn of each call to it, {impl: the result as numpy})."""
+    seen, original = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **kw: seen.append(kw["grad_fn"]) or original(
         *a, **kw))
     out = {}
     for impl in ("matmul", "autodiff"):
         config = test_config.get_config()
         config.sampling.grad_impl = impl
         config, family, _, state, batch = setup(config)
-        rec = family.make_reconstructor(num_iters=20, snapshot_every=None)(
-            state.params, batch.x[:4], jax.random.key(3))
-        out[impl] = np.asarray(rec.x)
+        out[impl] = np.asarray(call(family, state, batch))
+    return seen, out
+
+
+def test_the_reconstructor_inverts_with_the_chains_gradient_and_agrees_with_jax_grad(
+        monkeypatch):
+    """make_reconstructor hands flow.invert the chains' matrix-product gradient (as --mode=bpd
+    does); its reconstruction matches the one through jax.grad to float rounding."""
+    from ebm_jax.core import flow
+    seen, out = run_by_grad_impl(monkeypatch, flow, "invert", lambda family, state, batch: (
+        family.make_reconstructor(num_iters=20, snapshot_every=None)(
+            state.params, batch.x[:4], jax.random.key(3)).x))
+    x = np.asarray(setup()[4].x[:4])
     assert seen[0] is not None and seen[1] is None
     assert out["matmul"].shape == (4,) + SHAPE
     np.testing.assert_allclose(out["matmul"], out["autodiff"], atol=2e-4)
-    assert np.abs(out["matmul"] - np.asarray(batch.x[:4])).mean() < np.abs(
-        np.asarray(batch.x[:4])).mean()
+    assert np.abs(out["matmul"] - x).mean() < np.abs(x).mean()
+
+
+def test_interpolation_chains_run_with_the_chains_gradient_and_agree_with_jax_grad(
+        monkeypatch):
+    """EBM.interpolate gives the chains the matrix-product gradient, as make_sampler does; the
+    rows match those through jax.grad to float rounding."""
+    seen, out = run_by_grad_impl(monkeypatch, sampler, "run", lambda family, state, _: (
+        family.interpolate(state.params, jax.random.key(5), 3, jnp.array([0.0, 0.5, 1.0]))))
+    assert seen[0] is not None and seen[-1] is None
+    assert out["matmul"].shape == (3, 3) + SHAPE
+    np.testing.assert_allclose(out["matmul"], out["autodiff"], atol=2e-4)
+    assert np.abs(out["matmul"][0] - out["matmul"][2]).mean() > 1e-2

@@ -173,13 +173,16 @@ class EBM(base.Family):
     def interpolate(self, params, key, num_rows: int, rho_R, *, fixed_noise: bool = True,
                     config=None):
         """x_RB: the chains from z_rho = rho z1 + sqrt(1 - rho^2) z2, z1, z2 ~ p_0
-        (``core.interpolation``), with the K, s and sigma of ``config``."""
+        (``core.interpolation``), with the K, s and sigma of ``config`` and the chains' own
+        input gradient (``input_grad``), as ``make_sampler`` runs them."""
         sampling_config = (config or self.config).sampling
-        kw = sampler.sampling_kwargs(sampling_config)
+        input_grad = self.input_grad(sampling_config)
+        kw = sampler.sampling_kwargs(sampling_config, grad_given=input_grad is not None)
         prior = kw.pop("prior")
         return interpolation.interpolation_chains(
             lambda x: self.energy(params, x), key, (num_rows,) + self.data_shape, rho_R,
-            sampler.num_steps(sampling_config), fixed_noise=fixed_noise, prior=prior, **kw)[0]
+            sampler.num_steps(sampling_config), fixed_noise=fixed_noise, prior=prior,
+            grad_fn=None if input_grad is None else input_grad(params), **kw)[0]
 
     def make_reconstructor(self, config=None, *, num_iters: int = 200,
                            learning_rate: float = 0.05, snapshot_every: int | None = 25):
@@ -189,13 +192,14 @@ class EBM(base.Family):
         The flow's gradient is the chains' own (``input_grad``), as in ``--mode=bpd``."""
         sampling_config = (config or self.config).sampling
         kw = flow.flow_kwargs(sampling_config)
-        grad_of = self.input_grad(sampling_config) or (lambda params: None)
+        input_grad = self.input_grad(sampling_config)
         energy = self.energy
 
         def reconstruct(params, x_B, key):
             inv = flow.invert(lambda v: energy(params, v), x_B, key, num_iters=num_iters,
                               learning_rate=learning_rate, snapshot_every=snapshot_every,
-                              grad_fn=grad_of(params), **kw)
+                              grad_fn=None if input_grad is None else input_grad(params),
+                              **kw)
             return base.Reconstruction(inv.x, inv.z, inv.snapshots, inv.snapshot_iters,
                                        {"at_boundary": inv.at_boundary_B})
 
