@@ -3,6 +3,7 @@ import os
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -129,3 +130,32 @@ def test_a_latent_run_writes_the_files_of_any_run(tmp_path, one_device, family):
     assert all(np.isfinite(r["grad_norm_z"]) and r["data_noise_std"] >= 0 for r in rows)
     assert sorted(os.listdir(tmp_path / "samples")) == ["step_0000002.png"]
     assert json.load(open(tmp_path / "config.json"))["model"]["family"] == family
+
+
+def slow_chain(num: int, size: int = 256, repeats: int = 100):
+    """``num`` dispatches of a jitted step that depends on the last: ``repeats`` products of
+    (size, size) matrices, tens of milliseconds on a CPU core."""
+    @jax.jit
+    def step(x_NN):
+        return jax.lax.fori_loop(0, repeats, lambda _, y: jnp.tanh(y @ y), x_NN)
+
+    x_NN = jnp.eye(size) * 0.5
+    for i in range(num):
+        x_NN = step(x_NN)
+        yield i, x_NN
+
+
+def unfinished(pending) -> int:
+    return sum(not metrics.is_ready() for _, metrics in pending)
+
+
+def test_the_host_runs_at_most_in_flight_updates_ahead_of_the_device():
+    unbounded = list(slow_chain(8))
+    assert unfinished(unbounded) > trainer.IN_FLIGHT    # dispatch is asynchronous
+    jax.block_until_ready(unbounded[-1][1])
+    pending = []
+    for entry in slow_chain(8):
+        pending.append(entry)
+        trainer.limit_in_flight(pending)
+        assert unfinished(pending) <= trainer.IN_FLIGHT
+    assert all(metrics.is_ready() for _, metrics in pending[:-trainer.IN_FLIGHT])
