@@ -8,7 +8,13 @@ Run:    python train.py --config=configs/generator_mnist5k.py --workdir=runs/gen
 Expect: 1,000 updates in 36 minutes on 2 CPU cores (2,163 s, measured, beside one other
         run), no rollback; on the 500 held-out digits a reconstruction MSE of 0.0293 per pixel
         (PCA-16: 0.0863, the mean image 0.185) and a digit FID of 198 (held-out real digits
-        2.0, noise 549.5); most samples g(z) are blurred strokes. The linear probe was not
+        2.0, noise 549.5); most samples g(z) are blurred strokes. Not near the EBM's 26 to 31
+        (configs/mnist5k.py), and nothing tried brought it nearer. Warm-started inference
+        (--config.inference.start=warm) gives FID 224.1 (7 classes): its codes have a
+        standard deviation of 2.2, off the N(0, I) that samples are drawn from, and g at
+        z ~ N(0, 2.2^2 I) scores 140.0, still far from the data; obs_std 0.6 or
+        1.0 leaves g blank for every z (benchmarks/MNIST_RESULTS.md (m)). The latent EBM's
+        learned prior reaches 31.9 (configs/latent_ebm_mnist5k.py). The linear probe was not
         measured: encoding the 5,000 digits with 8 chains each took longer than 10 minutes
         on 2 CPU cores.
 """
