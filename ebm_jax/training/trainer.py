@@ -229,7 +229,7 @@ def train_and_evaluate(config, workdir: str, *, mesh=None, progress: bool = True
             if not (every(training_config.log_every) or every(training_config.sample_every)
                     or every(training_config.checkpoint_every) or stop.signum is not None):
                 continue
-            # Every update is checked, but the host waits for the device only here.
+            # Every update is checked, but the host reads the metrics only here.
             rows, pending = jax.device_get(pending), []
             trip = guard.first_trip(rows, guard_config, family.guard_spec, growth)
             if trip is not None:
