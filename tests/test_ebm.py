@@ -157,7 +157,6 @@ def test_an_unknown_method_or_chain_kind_is_refused():
         ebm.EBM(config, SHAPE)
 
 
-
 def run_by_grad_impl(monkeypatch, module, name, call):
     """``call(family, state, batch)`` under grad_impl matmul, then autodiff, with ``module.name``
     spied on: (the grad_fn of each call to it, {impl: the result as numpy})."""

@@ -45,6 +45,12 @@ def test_for_sampling_hands_over_the_given_gradient_only_for_matmul():
     assert input_grad.for_sampling(None, ml_collections.ConfigDict()) is None
 
 
+def test_grad_fn_for_binds_the_params_or_leaves_the_sampler_its_own_grad():
+    bound = input_grad.grad_fn_for(lambda params: ("grad at", params), 3)
+    assert bound == ("grad at", 3)
+    assert input_grad.grad_fn_for(None, 3) is None
+
+
 def build(size, nf, activation, batch=2):
     config = ml_collections.ConfigDict(dict(name="conv", nf=nf, activation=activation))
     model = nets.build_model(config, (size, size, 3))

@@ -19,6 +19,7 @@ import jax
 
 from ebm_jax.core import ais, flow, iwae, logdet
 from ebm_jax.core.prior import Prior
+from ebm_jax.models import input_grad as input_grad_lib
 
 Array = jax.Array
 
@@ -57,16 +58,16 @@ def ebm_model(energy, sampling_config, *, inversion_iters: int = 200,
     kw = flow.flow_kwargs(sampling_config)
     prior = kw.pop("prior")
     to_z, to_u = iwae.unconstrained(prior)
-    grad_of = input_grad or (lambda params: None)
 
     def decode(params, u_B):
-        return flow.flow_map(lambda v: energy(params, v), to_z(u_B), grad_fn=grad_of(params),
-                             **kw)
+        return flow.flow_map(lambda v: energy(params, v), to_z(u_B),
+                             grad_fn=input_grad_lib.grad_fn_for(input_grad, params), **kw)
 
     def init(params, x_B, key):
         f = lambda v: energy(params, v)
         inv = flow.invert(f, x_B, jax.random.fold_in(key, 0), num_iters=inversion_iters,
-                          learning_rate=inversion_lr, prior=prior, grad_fn=grad_of(params), **kw)
+                          learning_rate=inversion_lr, prior=prior,
+                          grad_fn=input_grad_lib.grad_fn_for(input_grad, params), **kw)
         diag = dict(review_recon_mse=inv.mse_B, review_at_boundary=inv.at_boundary_B)
         if logdet_method:
             ld = logdet.logdet(logdet_method, f, inv.z, jax.random.fold_in(key, 1),

@@ -133,7 +133,7 @@ class EBM(base.Family):
 
         def objective(state, batch, x, frozen, key, constrain):
             """The energy gap between the data x and the chains' samples y."""
-            grad_fn = None if input_grad is None else input_grad(frozen)
+            grad_fn = input_grad_lib.grad_fn_for(input_grad, frozen)
             run_kwargs = dict(constrain=constrain, grad_fn=grad_fn,
                               **chain_length(jax.random.fold_in(key, 2)), **chain_kwargs)
             chain_key, bank, extra = jax.random.fold_in(key, 0), state.bank, {}
@@ -182,7 +182,7 @@ class EBM(base.Family):
         return interpolation.interpolation_chains(
             lambda x: self.energy(params, x), key, (num_rows,) + self.data_shape, rho_R,
             sampler.num_steps(sampling_config), fixed_noise=fixed_noise, prior=prior,
-            grad_fn=None if input_grad is None else input_grad(params), **kw)[0]
+            grad_fn=input_grad_lib.grad_fn_for(input_grad, params), **kw)[0]
 
     def make_reconstructor(self, config=None, *, num_iters: int = 200,
                            learning_rate: float = 0.05, snapshot_every: int | None = 25):
@@ -198,8 +198,7 @@ class EBM(base.Family):
         def reconstruct(params, x_B, key):
             inv = flow.invert(lambda v: energy(params, v), x_B, key, num_iters=num_iters,
                               learning_rate=learning_rate, snapshot_every=snapshot_every,
-                              grad_fn=None if input_grad is None else input_grad(params),
-                              **kw)
+                              grad_fn=input_grad_lib.grad_fn_for(input_grad, params), **kw)
             return base.Reconstruction(inv.x, inv.z, inv.snapshots, inv.snapshot_iters,
                                        {"at_boundary": inv.at_boundary_B})
 

@@ -72,3 +72,9 @@ def for_sampling(input_grad: Callable | None, sampling_config) -> Callable | Non
     for ``autodiff``."""
     impl = resolve_grad_impl(configured(sampling_config))
     return input_grad if impl == "matmul" else None
+
+
+def grad_fn_for(input_grad: Callable | None, params) -> Callable | None:
+    """The sampler's ``grad_fn`` at ``params``: ``input_grad(params)``, or None (the sampler's
+    own ``jax.grad`` of the energy) where ``input_grad`` is None (``for_sampling``)."""
+    return None if input_grad is None else input_grad(params)
